@@ -1,1 +1,40 @@
-//! (placeholder)
+//! XML namespace names used on the wire, each with the document that defines it.
+
+/// Client stream content namespace (RFC 6120 §4.8.2).
+pub const CLIENT: &str = "jabber:client";
+/// Server stream content namespace (RFC 6120 §4.8.2).
+pub const SERVER: &str = "jabber:server";
+/// Stream namespace of `<stream:stream>`, `<stream:features>`, `<stream:error>` (RFC 6120 §4.8.1).
+pub const STREAM: &str = "http://etherx.jabber.org/streams";
+/// Stream error conditions (RFC 6120 §4.9.3).
+pub const STREAMS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
+/// STARTTLS negotiation (RFC 6120 §5).
+pub const TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
+/// SASL negotiation (RFC 6120 §6).
+pub const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+/// Resource binding (RFC 6120 §7).
+pub const BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
+/// Legacy session establishment, advertised as optional (RFC 3921 §3, draft-cridland-xmpp-session-01).
+pub const SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
+/// Stanza error conditions (RFC 6120 §8.3).
+pub const STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
+/// Roster management (RFC 6121 §2).
+pub const ROSTER: &str = "jabber:iq:roster";
+/// Roster versioning stream feature (RFC 6121 §2.6).
+pub const ROSTER_VER: &str = "urn:xmpp:features:rosterver";
+/// Subscription pre-approval stream feature (RFC 6121 §3.4).
+pub const PRE_APPROVAL: &str = "urn:xmpp:features:pre-approval";
+/// Service discovery, information (XEP-0030 §3).
+pub const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
+/// Service discovery, items (XEP-0030 §4).
+pub const DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
+/// XMPP ping (XEP-0199).
+pub const PING: &str = "urn:xmpp:ping";
+/// Software version (XEP-0092).
+pub const VERSION: &str = "jabber:iq:version";
+/// Delayed delivery (XEP-0203).
+pub const DELAY: &str = "urn:xmpp:delay";
+/// Offline message retrieval feature name advertised in disco (XEP-0160 §6; XEP-0013).
+pub const MSGOFFLINE: &str = "msgoffline";
+/// SASL channel-binding type capability (XEP-0440 §3).
+pub const SASL_CB: &str = "urn:xmpp:sasl-cb:0";

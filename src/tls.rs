@@ -1,1 +1,208 @@
-//! (placeholder)
+//! TLS for every client stream: rustls server configuration, certificates and fingerprints.
+//!
+//! allium serves TLS 1.2 and 1.3 (the minimum is configurable to 1.3), with rustls' safe
+//! defaults: no compression, no renegotiation, forward-secret suites only (RFC 7590).
+//! With no certificate configured, a self-signed certificate covering every hosted domain
+//! is generated in `<state_dir>/tls/` on first start and reused afterwards.
+//!
+//! # Security
+//! The private key file is written with mode 0600 in a 0700 directory. Fingerprints
+//! (SHA-1, SHA-256 and DANE TLSA `3 1 1`) are what a provider publishes so users can verify
+//! the self-signed or pinned certificate out of band.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+/// Errors while preparing TLS material.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A certificate or key file could not be read or written.
+    #[error("cannot access TLS file {path}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A PEM file held no usable certificate or key.
+    #[error("no usable {what} in {path}")]
+    Pem {
+        /// "certificate" or "private key".
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+    },
+    /// Generating the self-signed certificate failed.
+    #[error("cannot generate a self-signed certificate")]
+    Generate(#[source] rcgen::Error),
+    /// rustls refused the certificate and key.
+    #[error("the TLS certificate and key were refused")]
+    Rustls(#[source] rustls::Error),
+    /// The certificate could not be parsed as X.509.
+    #[error("the certificate is not valid X.509")]
+    X509,
+}
+
+/// Certificate chain and key in DER, as loaded or generated.
+pub struct Material {
+    /// Leaf first.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The private key (zeroized by rustls' type on drop).
+    pub key: PrivateKeyDer<'static>,
+}
+
+/// Paths of the generated self-signed certificate and key inside `state_dir`.
+pub fn self_signed_paths(state_dir: &Path) -> (PathBuf, PathBuf) {
+    let dir = state_dir.join("tls");
+    (dir.join("cert.pem"), dir.join("key.pem"))
+}
+
+/// Loads a PEM certificate chain and key.
+pub fn load(cert: &Path, key: &Path) -> Result<Material, Error> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|_| Error::Pem { what: "certificate", path: cert.to_owned() })?
+        .filter_map(Result::ok)
+        .collect();
+    if chain.is_empty() {
+        return Err(Error::Pem { what: "certificate", path: cert.to_owned() });
+    }
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|_| Error::Pem { what: "private key", path: key.to_owned() })?;
+    Ok(Material { chain, key })
+}
+
+/// Loads the self-signed certificate from `state_dir/tls`, generating it (for `names`) when
+/// missing or when it does not cover every name.
+pub fn load_or_generate(state_dir: &Path, names: &[String]) -> Result<Material, Error> {
+    let (cert_path, key_path) = self_signed_paths(state_dir);
+    if cert_path.exists() && key_path.exists() {
+        let m = load(&cert_path, &key_path)?;
+        let covered = m.chain.first().map(|c| cert_names(c)).transpose()?.unwrap_or_default();
+        if names.iter().all(|n| covered.iter().any(|c| c.eq_ignore_ascii_case(n))) {
+            return Ok(m);
+        }
+    }
+    let ck = rcgen::generate_simple_self_signed(names.to_vec()).map_err(Error::Generate)?;
+    let dir = cert_path.parent().unwrap_or(state_dir).to_owned();
+    create_private_dir(&dir)?;
+    write_private(&key_path, ck.signing_key.serialize_pem().as_bytes())?;
+    std::fs::write(&cert_path, ck.cert.pem()).map_err(|source| Error::Io { path: cert_path.clone(), source })?;
+    load(&cert_path, &key_path)
+}
+
+/// Creates `dir` (and parents) with mode 0700 on unix.
+pub fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir).map_err(|source| Error::Io { path: dir.to_owned(), source })
+}
+
+fn write_private(path: &Path, data: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let mut f = o.open(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+    f.write_all(data).map_err(|source| Error::Io { path: path.to_owned(), source })
+}
+
+/// DNS names (subjectAltName) a certificate covers.
+pub fn cert_names(cert: &CertificateDer<'_>) -> Result<Vec<String>, Error> {
+    let (_, x) = x509_parser::parse_x509_certificate(cert.as_ref()).map_err(|_| Error::X509)?;
+    let mut out = Vec::new();
+    if let Ok(Some(san)) = x.subject_alternative_name() {
+        for n in &san.value.general_names {
+            if let x509_parser::extensions::GeneralName::DNSName(d) = n {
+                out.push((*d).to_owned());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Builds the rustls server configuration. `tls13_only` drops TLS 1.2.
+pub fn server_config(m: &Material, tls13_only: bool) -> Result<Arc<rustls::ServerConfig>, Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&'static rustls::SupportedProtocolVersion] = if tls13_only {
+        &[&rustls::version::TLS13]
+    } else {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    };
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .map_err(Error::Rustls)?
+        .with_no_client_auth()
+        .with_single_cert(m.chain.clone(), m.key.clone_key())
+        .map_err(Error::Rustls)?;
+    Ok(Arc::new(cfg))
+}
+
+/// Fingerprints of a certificate, as providers publish them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprints {
+    /// SHA-1 of the DER certificate, colon-separated upper-case hex.
+    pub sha1: String,
+    /// SHA-256 of the DER certificate, colon-separated upper-case hex.
+    pub sha256: String,
+    /// SHA-256 of the SubjectPublicKeyInfo, plain hex: the data of a DANE `TLSA 3 1 1`
+    /// record (RFC 6698 §2.1; usage DANE-EE, selector SPKI, matching SHA-256).
+    pub tlsa_311: String,
+}
+
+/// Computes [`Fingerprints`] of a DER certificate.
+pub fn fingerprints(cert: &CertificateDer<'_>) -> Result<Fingerprints, Error> {
+    let (_, x) = x509_parser::parse_x509_certificate(cert.as_ref()).map_err(|_| Error::X509)?;
+    let spki = x.tbs_certificate.subject_pki.raw;
+    Ok(Fingerprints {
+        sha1: colon_hex(&Sha1::digest(cert.as_ref())),
+        sha256: colon_hex(&Sha256::digest(cert.as_ref())),
+        tlsa_311: hex::encode(Sha256::digest(spki)),
+    })
+}
+
+fn colon_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generates_once_and_reuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = vec!["localhost".to_owned()];
+        let a = load_or_generate(dir.path(), &names).unwrap();
+        let b = load_or_generate(dir.path(), &names).unwrap();
+        assert_eq!(a.chain[0], b.chain[0]);
+        assert_eq!(cert_names(&a.chain[0]).unwrap(), names);
+        let c = load_or_generate(dir.path(), &["localhost".into(), "example.org".into()]).unwrap();
+        assert_ne!(a.chain[0], c.chain[0]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let (_, key) = self_signed_paths(dir.path());
+            assert_eq!(std::fs::metadata(key).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let f = fingerprints(&a.chain[0]).unwrap();
+        assert_eq!(f.sha1.len(), 20 * 3 - 1);
+        assert_eq!(f.sha256.len(), 32 * 3 - 1);
+        assert_eq!(f.tlsa_311.len(), 64);
+        assert!(server_config(&a, false).is_ok());
+    }
+}

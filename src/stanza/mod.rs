@@ -1,1 +1,280 @@
-//! (placeholder)
+//! Stanzas (RFC 6120 §8): a thin typed view over an [`Element`] plus stream and stanza errors.
+//!
+//! A [`Stanza`] is a top-level `<message/>`, `<presence/>` or `<iq/>` in the stream's content
+//! namespace. Its addresses are parsed on demand with the `jid` crate (stringprep, RFC 6122
+//! rules as XEP-0479 recommends); a bad address is a `jid-malformed` stanza error (§8.3.3.8).
+//!
+//! # Security
+//! This module is pure: no I/O and no logging. [`Stanza::summary`] gives the only form of a
+//! stanza that may be logged: its kind, type and first child's namespace, never addresses
+//! or content.
+
+mod error;
+
+pub use error::{Condition, ErrorType, StanzaError, StreamCondition};
+
+use crate::ns;
+use crate::xml::Element;
+use jid::Jid;
+
+/// The three stanza kinds (RFC 6120 §8.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// `<message/>` (§8.2.1).
+    Message,
+    /// `<presence/>` (§8.2.2).
+    Presence,
+    /// `<iq/>` (§8.2.3).
+    Iq,
+}
+
+impl Kind {
+    /// Element name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Message => "message",
+            Kind::Presence => "presence",
+            Kind::Iq => "iq",
+        }
+    }
+}
+
+/// A stanza in the `jabber:client` namespace, ready to be routed.
+#[derive(Debug, Clone)]
+pub struct Stanza {
+    kind: Kind,
+    el: Element,
+}
+
+/// What is wrong with an IQ (RFC 6120 §8.2.3): answered with `bad-request`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IqType {
+    /// `get`: asks for information; exactly one payload child.
+    Get,
+    /// `set`: provides data or a request; exactly one payload child.
+    Set,
+    /// `result`: successful answer; zero or one child.
+    Result,
+    /// `error`: failed answer.
+    Error,
+}
+
+impl Stanza {
+    /// Wraps a top-level element if it is a stanza in `content_ns`; otherwise gives it back.
+    pub fn from_element(el: Element, content_ns: &str) -> Result<Stanza, Element> {
+        if el.ns() != content_ns {
+            return Err(el);
+        }
+        let kind = match el.name() {
+            "message" => Kind::Message,
+            "presence" => Kind::Presence,
+            "iq" => Kind::Iq,
+            _ => return Err(el),
+        };
+        Ok(Stanza { kind, el })
+    }
+
+    /// Builds a stanza from a freshly created element of a known kind.
+    pub fn new(kind: Kind) -> Stanza {
+        Stanza { kind, el: Element::new(kind.as_str(), ns::CLIENT) }
+    }
+
+    /// Stanza kind.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The element.
+    pub fn el(&self) -> &Element {
+        &self.el
+    }
+
+    /// The element, mutable.
+    pub fn el_mut(&mut self) -> &mut Element {
+        &mut self.el
+    }
+
+    /// Unwraps the element.
+    pub fn into_element(self) -> Element {
+        self.el
+    }
+
+    /// `to` address: `Ok(None)` when absent, `Err` when present but not a valid JID.
+    pub fn to(&self) -> Result<Option<Jid>, StanzaError> {
+        parse_addr(self.el.attr("to"))
+    }
+
+    /// `from` address, parsed like [`Stanza::to`].
+    pub fn from(&self) -> Result<Option<Jid>, StanzaError> {
+        parse_addr(self.el.attr("from"))
+    }
+
+    /// Sets `to`.
+    pub fn set_to(&mut self, to: &Jid) {
+        self.el.set_attr("to", to.as_str());
+    }
+
+    /// Sets `from`.
+    pub fn set_from(&mut self, from: &Jid) {
+        self.el.set_attr("from", from.as_str());
+    }
+
+    /// `type` attribute, with the RFC defaults: `"normal"` for messages (RFC 6121 §5.2.2),
+    /// `""` (available) for presence.
+    pub fn type_attr(&self) -> &str {
+        match (self.el.attr("type"), self.kind) {
+            (Some(t), _) => t,
+            (None, Kind::Message) => "normal",
+            (None, _) => "",
+        }
+    }
+
+    /// `id` attribute.
+    pub fn id(&self) -> Option<&str> {
+        self.el.attr("id")
+    }
+
+    /// The IQ type, or `None` when this is not a well-formed IQ (§8.2.3: `id` required,
+    /// get/set carry exactly one child element).
+    pub fn iq_type(&self) -> Option<IqType> {
+        if self.kind != Kind::Iq || self.id().is_none() {
+            return None;
+        }
+        let children = self.el.children().count();
+        match self.el.attr("type")? {
+            "get" if children == 1 => Some(IqType::Get),
+            "set" if children == 1 => Some(IqType::Set),
+            "result" if children <= 1 => Some(IqType::Result),
+            "error" => Some(IqType::Error),
+            _ => None,
+        }
+    }
+
+    /// The payload of an IQ get/set: its one child element.
+    pub fn payload(&self) -> Option<&Element> {
+        self.el.first_child()
+    }
+
+    /// `true` for `type='error'`, which must never be answered with another error (§8.3.1).
+    pub fn is_error(&self) -> bool {
+        self.el.attr("type") == Some("error")
+    }
+
+    /// The error reply to this stanza (§8.3.1): `to`/`from` swapped, same `id`,
+    /// `type='error'`, the original child elements kept for messages and presence.
+    /// `None` for an error stanza, which is never answered.
+    pub fn error_reply(&self, err: &StanzaError) -> Option<Element> {
+        if self.is_error() {
+            return None;
+        }
+        let mut reply = Element::new(self.kind.as_str(), ns::CLIENT).attr("type", "error");
+        if let Some(id) = self.id() {
+            reply.set_attr("id", id);
+        }
+        if let Some(from) = self.el.attr("from") {
+            reply.set_attr("to", from);
+        }
+        if let Some(to) = self.el.attr("to") {
+            reply.set_attr("from", to);
+        }
+        if self.kind != Kind::Iq {
+            for c in self.el.children() {
+                reply.push_child(c.clone());
+            }
+        }
+        reply.push_child(err.to_element(ns::CLIENT));
+        Some(reply)
+    }
+
+    /// An IQ result (§8.2.3) answering this IQ, with an optional payload.
+    pub fn iq_result(&self, payload: Option<Element>) -> Element {
+        let mut reply = Element::new("iq", ns::CLIENT).attr("type", "result");
+        if let Some(id) = self.id() {
+            reply.set_attr("id", id);
+        }
+        if let Some(from) = self.el.attr("from") {
+            reply.set_attr("to", from);
+        }
+        if let Some(to) = self.el.attr("to") {
+            reply.set_attr("from", to);
+        }
+        if let Some(p) = payload {
+            reply.push_child(p);
+        }
+        reply
+    }
+
+    /// What may be logged about a stanza: kind, type and payload namespace.
+    pub fn summary(&self) -> String {
+        let ns = self.el.first_child().map(|c| c.ns()).unwrap_or("-");
+        format!("{}/{}/{}", self.kind.as_str(), self.type_attr(), ns)
+    }
+}
+
+fn parse_addr(value: Option<&str>) -> Result<Option<Jid>, StanzaError> {
+    match value {
+        None => Ok(None),
+        Some(s) => Jid::new(s)
+            .map(Some)
+            .map_err(|_| StanzaError::from_condition(Condition::JidMalformed)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iq_shapes() {
+        let ok = Element::new("iq", ns::CLIENT)
+            .attr("type", "get")
+            .attr("id", "1")
+            .child(Element::new("ping", ns::PING));
+        let s = Stanza::from_element(ok, ns::CLIENT).unwrap();
+        assert_eq!(s.iq_type(), Some(IqType::Get));
+        let no_id = Element::new("iq", ns::CLIENT).attr("type", "get").child(Element::new("ping", ns::PING));
+        assert_eq!(Stanza::from_element(no_id, ns::CLIENT).unwrap().iq_type(), None);
+        let two = Element::new("iq", ns::CLIENT)
+            .attr("type", "set")
+            .attr("id", "1")
+            .child(Element::new("a", "x"))
+            .child(Element::new("b", "x"));
+        assert_eq!(Stanza::from_element(two, ns::CLIENT).unwrap().iq_type(), None);
+    }
+
+    #[test]
+    fn error_reply_swaps_addresses_and_never_answers_errors() {
+        let m = Element::new("message", ns::CLIENT)
+            .attr("to", "bob@example.org")
+            .attr("from", "alice@example.org/a")
+            .attr("id", "m1")
+            .child(Element::new("body", ns::CLIENT).text("hi"));
+        let s = Stanza::from_element(m, ns::CLIENT).unwrap();
+        let r = s.error_reply(&Condition::ServiceUnavailable.into()).unwrap();
+        assert_eq!(r.attr("to"), Some("alice@example.org/a"));
+        assert_eq!(r.attr("from"), Some("bob@example.org"));
+        assert_eq!(r.attr("type"), Some("error"));
+        let err = r.get_child("error", ns::CLIENT).unwrap();
+        assert_eq!(err.attr("type"), Some("cancel"));
+        assert!(err.has_child("service-unavailable", ns::STANZAS));
+        let s2 = Stanza::from_element(r, ns::CLIENT).unwrap();
+        assert!(s2.error_reply(&Condition::ServiceUnavailable.into()).is_none());
+    }
+
+    #[test]
+    fn bad_addresses_are_jid_malformed() {
+        let m = Element::new("message", ns::CLIENT).attr("to", "a@b@c");
+        let s = Stanza::from_element(m, ns::CLIENT).unwrap();
+        assert_eq!(s.to().unwrap_err().condition, Condition::JidMalformed);
+    }
+
+    #[test]
+    fn summary_has_no_addresses() {
+        let m = Element::new("message", ns::CLIENT)
+            .attr("to", "secret@example.org")
+            .attr("type", "chat")
+            .child(Element::new("body", ns::CLIENT).text("private words"));
+        let s = Stanza::from_element(m, ns::CLIENT).unwrap();
+        assert_eq!(s.summary(), "message/chat/jabber:client");
+    }
+}
