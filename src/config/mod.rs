@@ -1,1 +1,428 @@
-//! (placeholder)
+//! The TOML configuration: its documented defaults, parsing and validation.
+//!
+//! A configuration file is TOML with one table per concern. Every key is optional:
+//! an omitted key, table or an empty file takes the defaults of [`Config::default`],
+//! which are also, key by key and with their meaning, unit, range, RFC/XEP and
+//! privacy effect, the text of [`Config::EXAMPLE`] (`src/config/example.toml`).
+//!
+//! | table         | struct             | covers                                         |
+//! |---------------|--------------------|------------------------------------------------|
+//! | `[server]`    | [`ServerConfig`]   | hosted domains (RFC 6120 §2.1), state directory |
+//! | `[listeners]` | [`ListenersConfig`]| STARTTLS (RFC 6120 §5) and direct TLS (XEP-0368) |
+//! | `[tls]`       | [`TlsConfig`]      | certificate, key, lowest TLS version            |
+//! | `[limits]`    | [`LimitsConfig`]   | stanza size/depth, resources (RFC 6120 §7, §13.12) |
+//! | `[auth]`      | [`AuthConfig`]     | SCRAM iterations (RFC 5802), login rate limits  |
+//! | `[offline]`   | [`OfflineConfig`]  | offline messages (XEP-0160)                     |
+//! | `[version]`   | [`VersionConfig`]  | software version (XEP-0092)                     |
+//! | `[log]`       | [`LogConfig`]      | log level                                       |
+//!
+//! [`Config::from_toml_str`] parses, then reports **every** problem at once in
+//! [`ConfigError::Invalid`]: each unknown key (with a "did you mean" hint when a known
+//! key is close) and each invalid value, each named by its dotted key
+//! (`limits.max_depth`, `listeners.c2s[1]`). Unknown keys are collected with
+//! `serde_ignored` rather than `#[serde(deny_unknown_fields)]`, which would stop at
+//! the first one. A value of the wrong TOML type, or malformed TOML, stops parsing
+//! and is reported alone as [`ConfigError::Syntax`].
+//!
+//! # Adding a section
+//! A later feature (say `[tor]` or `[muc]`) adds, all in this module:
+//! 1. a struct `TorConfig` with the same derives and `#[serde(default)]`, each field
+//!    documented with its default, unit, range, RFC/XEP and privacy effect, and a
+//!    field `pub tor: TorConfig` on [`Config`];
+//! 2. `impl Default for TorConfig` with the documented values (and, where the
+//!    development set-up differs, a change in [`Config::development`]);
+//! 3. its checks in `validate.rs`, pushing a `Problem` per bad key;
+//! 4. a commented `[tor]` table in `example.toml` with every key at its default.
+//!
+//! The tests keep these in step: the example must parse to [`Config::default`] and
+//! must contain exactly the keys that `Config::default()` serializes to, so a field
+//! missing from the example (or an example key missing from the struct) fails them.
+//!
+//! # Security
+//! - Unknown keys are errors: a misspelt privacy setting never silently falls back to
+//!   its default.
+//! - The defaults listen on loopback only and keep the lowest TLS version at 1.2.
+//! - The configuration holds no secrets (only paths to them), so error messages may
+//!   quote configured values; they never quote anything else.
+//! - This module does no logging and, apart from [`Config::load`] reading the one
+//!   file, no I/O.
+//!
+//! # Limitations
+//! - Validation is pure: it does not check that the certificate, key or state
+//!   directory exist or are readable, nor that addresses can be bound (a wildcard
+//!   address and a specific address on the same port are not detected as a clash).
+//! - A type error (e.g. a string where a number belongs) stops parsing, so it is
+//!   reported without the unknown-key and range problems of the rest of the file.
+//! - Duplicate hosted domains are compared after normalization, but a domain must
+//!   already be written in normalized form.
+
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration: one field per TOML table.
+///
+/// Every table may be omitted and takes its [`Default`]. Parse with
+/// [`Config::from_toml_str`] or [`Config::load`], which also validate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Config {
+    /// `[server]`: hosted domains and the state directory.
+    pub server: ServerConfig,
+    /// `[listeners]`: client listening addresses.
+    pub listeners: ListenersConfig,
+    /// `[tls]`: certificate, key and lowest TLS version.
+    pub tls: TlsConfig,
+    /// `[limits]`: stream and account resource limits.
+    pub limits: LimitsConfig,
+    /// `[auth]`: SASL credential strength and login rate limits.
+    pub auth: AuthConfig,
+    /// `[offline]`: offline message storage (XEP-0160).
+    pub offline: OfflineConfig,
+    /// `[version]`: software version answers (XEP-0092).
+    pub version: VersionConfig,
+    /// `[log]`: diagnostic log level.
+    pub log: LogConfig,
+}
+
+/// `[server]`: what this server hosts and where it keeps its state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// Hosted XMPP domains, the domainparts of served JIDs (RFC 6120 §2.1,
+    /// RFC 7622 §3.2). At least one, no duplicates, each a valid domainpart in
+    /// normalized form. Default `["localhost"]`.
+    pub domains: Vec<String>,
+    /// State directory (database, generated keys and certificates). A relative path
+    /// is relative to the working directory; must not be empty. Privacy: holds
+    /// accounts, rosters and offline messages. Default `"allium-data"`.
+    pub state_dir: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            domains: vec!["localhost".to_owned()],
+            state_dir: "allium-data".to_owned(),
+        }
+    }
+}
+
+/// `[listeners]`: client listening addresses, each an `"ip:port"` socket address
+/// (`"[::1]:5222"` for IPv6). An empty list disables that kind; at least one address
+/// of either kind is required and no address may appear twice (port 0 excepted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ListenersConfig {
+    /// Client listeners that upgrade with STARTTLS (RFC 6120 §5).
+    /// Default `["127.0.0.1:5222"]` (loopback only).
+    pub c2s: Vec<String>,
+    /// Client listeners with direct TLS (XEP-0368).
+    /// Default `["127.0.0.1:5223"]` (loopback only).
+    pub c2s_tls: Vec<String>,
+}
+
+impl Default for ListenersConfig {
+    fn default() -> Self {
+        Self {
+            c2s: vec!["127.0.0.1:5222".to_owned()],
+            c2s_tls: vec!["127.0.0.1:5223".to_owned()],
+        }
+    }
+}
+
+/// `[tls]`: the server certificate and lowest accepted TLS version
+/// (RFC 6120 §5, §13.8; RFC 9325).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TlsConfig {
+    /// Path of the PEM certificate chain, leaf first. `""` generates a self-signed
+    /// certificate in the state directory. Set together with [`TlsConfig::key`] or
+    /// leave both empty. Default `""`.
+    pub certificate: String,
+    /// Path of the PEM private key of the certificate. Both set or both empty.
+    /// Default `""`.
+    pub key: String,
+    /// Lowest TLS version accepted: `"1.2"` or `"1.3"` (RFC 8446). Default `"1.2"`.
+    pub min_version: String,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            certificate: String::new(),
+            key: String::new(),
+            min_version: "1.2".to_owned(),
+        }
+    }
+}
+
+/// `[limits]`: resource limits per stream and per account. A stream exceeding a
+/// stream limit is closed with `<policy-violation/>` (RFC 6120 §4.9.3.14, §13.12).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// Largest stanza accepted, in bytes. Range `10_000..=16_777_216`.
+    /// Default `262_144` (256 KiB).
+    pub max_stanza_bytes: u64,
+    /// Deepest element nesting accepted. Range `8..=256`. Default `32`.
+    pub max_depth: u32,
+    /// Most attributes on one element. Range `8..=1024`. Default `64`.
+    pub max_attributes: u32,
+    /// Most sessions (resources, RFC 6120 §7) per account at once.
+    /// Range `1..=1000`. Default `10`.
+    pub max_resources: u32,
+    /// Stanzas queued for one session before it is closed as too slow.
+    /// Range `1..=100_000`. Default `256`.
+    pub session_queue: u32,
+    /// Seconds from connect to a bound session. Range `1..=3600`. Default `60`.
+    pub handshake_timeout_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_stanza_bytes: 262_144,
+            max_depth: 32,
+            max_attributes: 64,
+            max_resources: 10,
+            session_queue: 256,
+            handshake_timeout_secs: 60,
+        }
+    }
+}
+
+/// `[auth]`: SASL (RFC 6120 §6) credential strength and failed-login limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// PBKDF2 iteration count for new SCRAM credentials (RFC 5802 §5.1, RFC 7677 §4).
+    /// Range `4096..=1_000_000`. Default `4096`.
+    pub scram_iterations: u32,
+    /// Delay before answering a failed login, in milliseconds.
+    /// Range `0..=60_000`. Default `1000`.
+    pub failure_delay_ms: u64,
+    /// Failed logins on one account within [`AuthConfig::failure_window_secs`] that
+    /// lock further tries on that account. Range `1..=1000`. Default `5`.
+    pub max_failures_per_account: u32,
+    /// Failed logins from one connection source within the window that lock that
+    /// source. Privacy: the address is kept in memory only, hashed.
+    /// Range `1..=10_000`. Default `20`.
+    pub max_failures_per_source: u32,
+    /// Window of both failure counters, in seconds. Range `1..=86_400`. Default `300`.
+    pub failure_window_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            scram_iterations: 4096,
+            failure_delay_ms: 1000,
+            max_failures_per_account: 5,
+            max_failures_per_source: 20,
+            failure_window_secs: 300,
+        }
+    }
+}
+
+/// `[offline]`: offline message storage (XEP-0160).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OfflineConfig {
+    /// Store messages for accounts with no available session. Privacy: they stay on
+    /// disk until delivered. Default `true`.
+    pub enabled: bool,
+    /// Most stored messages per account. Range `1..=10_000`. Default `100`.
+    pub max_messages: u32,
+}
+
+impl Default for OfflineConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_messages: 100,
+        }
+    }
+}
+
+/// `[version]`: software version answers (XEP-0092).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VersionConfig {
+    /// Answer `jabber:iq:version` with the name and version, never the operating
+    /// system. Privacy: `false` hides the version. Default `true`.
+    pub enabled: bool,
+}
+
+impl Default for VersionConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+/// `[log]`: the diagnostic log, which never contains passwords, keys, message
+/// bodies, SASL data or IP addresses at any level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// One of `"error"`, `"warn"`, `"info"`, `"debug"`, `"trace"`. Default `"info"`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// One problem found in a configuration: the dotted key it concerns and what is
+/// wrong. Displays as `"key: message"`, e.g.
+/// `limits.max_depth: must be between 8 and 256 (got 4)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted key, with `[i]` for a list element: `"limits.max_depth"`,
+    /// `"listeners.c2s[1]"`, or the whole table for an unknown one (`"tor"`).
+    pub key: String,
+    /// What is wrong, in lower case, naming the allowed values and the value found.
+    pub message: String,
+}
+
+impl Problem {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(thiserror::Error, Debug)]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read configuration file {}", path.display())]
+    Io {
+        /// The file that was to be read.
+        path: PathBuf,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The text is not valid TOML, or a value has the wrong type (e.g. a string
+    /// where a number belongs); the source names the place and the key.
+    #[error("configuration is not valid TOML or has a value of the wrong type")]
+    Syntax(#[source] toml::de::Error),
+    /// The TOML was read but has unknown keys or invalid values: every one of them,
+    /// displayed one per line as `key: message`.
+    #[error("{}", display_problems(.0))]
+    Invalid(Vec<Problem>),
+}
+
+fn display_problems(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(Problem::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Config {
+    /// The commented example configuration (`src/config/example.toml`): every key,
+    /// each at its default, with meaning, unit, range, RFC/XEP and privacy effect.
+    /// Parses to exactly [`Config::default`].
+    pub const EXAMPLE: &'static str = include_str!("example.toml");
+
+    /// The configuration `allium run` uses without `--config`: loopback listeners,
+    /// domain `localhost`, a self-signed certificate. Equal to [`Config::default`]
+    /// today; kept separate because development set-ups will differ later (Tor).
+    pub fn development() -> Config {
+        Config::default()
+    }
+
+    /// Parses TOML text, then checks it: every unknown key and every invalid value
+    /// is reported together.
+    ///
+    /// # Errors
+    /// [`ConfigError::Syntax`] if the text is not TOML or a value has the wrong
+    /// type; [`ConfigError::Invalid`] listing unknown keys first, then the problems
+    /// of [`Config::validate`].
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        let deserializer = toml::Deserializer::parse(text).map_err(ConfigError::Syntax)?;
+        let mut unknown = Vec::new();
+        let config: Config = serde_ignored::deserialize(deserializer, |path| {
+            unknown.push(validate::path_segments(&path));
+        })
+        .map_err(ConfigError::Syntax)?;
+        let mut problems = validate::unknown_key_problems(&unknown);
+        problems.extend(config.problems());
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// Reads a UTF-8 TOML file and parses it with [`Config::from_toml_str`].
+    ///
+    /// # Errors
+    /// [`ConfigError::Io`] if the file cannot be read (or is not UTF-8), otherwise as
+    /// [`Config::from_toml_str`].
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml_str(&text)
+    }
+
+    /// Checks every value: hosted domains (RFC 7622 §3.2), listener addresses,
+    /// the certificate/key pair, the TLS version, every range and the log level.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] with **all** problems found, in key order.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// The STARTTLS listener addresses (RFC 6120 §5), parsed. Entries that do not
+    /// parse are skipped, so after a successful [`Config::validate`] this is every
+    /// entry of `listeners.c2s`, in order.
+    pub fn c2s_addrs(&self) -> Vec<SocketAddr> {
+        parse_addrs(&self.listeners.c2s)
+    }
+
+    /// The direct TLS listener addresses (XEP-0368), parsed; as
+    /// [`Config::c2s_addrs`] for `listeners.c2s_tls`.
+    pub fn c2s_tls_addrs(&self) -> Vec<SocketAddr> {
+        parse_addrs(&self.listeners.c2s_tls)
+    }
+
+    /// The state directory as a path; relative paths stay relative (to the working
+    /// directory).
+    pub fn state_dir(&self) -> PathBuf {
+        PathBuf::from(&self.server.state_dir)
+    }
+}
+
+fn parse_addrs(list: &[String]) -> Vec<SocketAddr> {
+    list.iter().filter_map(|a| a.parse().ok()).collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,376 @@
+//! Tests of parsing, defaults, the example file and validation.
+
+use super::*;
+
+fn problems(text: &str) -> Vec<Problem> {
+    match Config::from_toml_str(text) {
+        Err(ConfigError::Invalid(p)) => p,
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+fn keys(problems: &[Problem]) -> Vec<&str> {
+    problems.iter().map(|p| p.key.as_str()).collect()
+}
+
+#[test]
+fn example_parses_to_defaults() {
+    assert_eq!(
+        Config::from_toml_str(Config::EXAMPLE).unwrap(),
+        Config::default()
+    );
+}
+
+#[test]
+fn example_contains_every_key() {
+    let defaults = toml::Value::try_from(Config::default()).unwrap();
+    let example: toml::Value = toml::from_str(Config::EXAMPLE).unwrap();
+    assert_eq!(example, defaults);
+}
+
+#[test]
+fn defaults_are_valid_and_development_is_default() {
+    Config::default().validate().unwrap();
+    assert_eq!(Config::development(), Config::default());
+}
+
+#[test]
+fn documented_defaults() {
+    let c = Config::default();
+    assert_eq!(c.server.domains, ["localhost"]);
+    assert_eq!(c.state_dir(), PathBuf::from("allium-data"));
+    assert_eq!(c.c2s_addrs(), [SocketAddr::from(([127, 0, 0, 1], 5222))]);
+    assert_eq!(
+        c.c2s_tls_addrs(),
+        [SocketAddr::from(([127, 0, 0, 1], 5223))]
+    );
+    assert_eq!((c.tls.certificate.as_str(), c.tls.key.as_str()), ("", ""));
+    assert_eq!(c.tls.min_version, "1.2");
+    assert_eq!(c.limits.max_stanza_bytes, 256 * 1024);
+    assert_eq!(c.limits.max_depth, 32);
+    assert_eq!(c.limits.max_attributes, 64);
+    assert_eq!(c.limits.max_resources, 10);
+    assert_eq!(c.limits.session_queue, 256);
+    assert_eq!(c.limits.handshake_timeout_secs, 60);
+    assert_eq!(c.auth.scram_iterations, 4096);
+    assert_eq!(c.auth.failure_delay_ms, 1000);
+    assert_eq!(c.auth.max_failures_per_account, 5);
+    assert_eq!(c.auth.max_failures_per_source, 20);
+    assert_eq!(c.auth.failure_window_secs, 300);
+    assert!(c.offline.enabled);
+    assert_eq!(c.offline.max_messages, 100);
+    assert!(c.version.enabled);
+    assert_eq!(c.log.level, "info");
+}
+
+#[test]
+fn empty_file_gives_defaults() {
+    assert_eq!(Config::from_toml_str("").unwrap(), Config::default());
+    assert_eq!(
+        Config::from_toml_str("# nothing but a comment\n\n").unwrap(),
+        Config::default()
+    );
+}
+
+#[test]
+fn omitted_keys_take_defaults() {
+    let c =
+        Config::from_toml_str("[limits]\nmax_depth = 64\n[server]\ndomains = [\"example.org\"]\n")
+            .unwrap();
+    assert_eq!(c.limits.max_depth, 64);
+    assert_eq!(c.limits.max_attributes, 64);
+    assert_eq!(c.server.domains, ["example.org"]);
+    assert_eq!(c.server.state_dir, "allium-data");
+    assert_eq!(c.auth, AuthConfig::default());
+}
+
+#[test]
+fn unknown_keys_are_all_named() {
+    let p = problems(
+        "verbose = true\n\
+         [limits]\nmax_dept = 16\n\
+         [tor]\nenabled = true\n",
+    );
+    let mut found: Vec<String> = p.iter().map(Problem::to_string).collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "limits.max_dept: unknown key (did you mean \"limits.max_depth\"?)",
+            "tor: unknown key",
+            "verbose: unknown key",
+        ]
+    );
+}
+
+#[test]
+fn unknown_keys_come_with_validation_problems() {
+    let p = problems("[server]\ndomian = \"x\"\n[limits]\nmax_depth = 4\n");
+    assert_eq!(keys(&p), ["server.domian", "limits.max_depth"]);
+    assert_eq!(
+        p[0].message,
+        "unknown key (did you mean \"server.domains\"?)"
+    );
+}
+
+#[test]
+fn several_bad_values_are_all_named() {
+    let text = r#"
+[server]
+domains = []
+state_dir = ""
+[listeners]
+c2s = ["127.0.0.1:5222", "not an address", "localhost:5222"]
+c2s_tls = ["127.0.0.1:5222"]
+[tls]
+certificate = "cert.pem"
+min_version = "1.1"
+[limits]
+max_stanza_bytes = 100
+max_depth = 4
+max_attributes = 2000
+max_resources = 0
+session_queue = 0
+handshake_timeout_secs = 0
+[auth]
+scram_iterations = 1000
+failure_delay_ms = 600000
+max_failures_per_account = 0
+max_failures_per_source = 0
+failure_window_secs = 0
+[offline]
+max_messages = 0
+[log]
+level = "verbose"
+"#;
+    let p = problems(text);
+    assert_eq!(
+        keys(&p),
+        [
+            "server.domains",
+            "server.state_dir",
+            "listeners.c2s[1]",
+            "listeners.c2s[2]",
+            "listeners.c2s_tls[0]",
+            "tls.key",
+            "tls.min_version",
+            "limits.max_stanza_bytes",
+            "limits.max_depth",
+            "limits.max_attributes",
+            "limits.max_resources",
+            "limits.session_queue",
+            "limits.handshake_timeout_secs",
+            "auth.scram_iterations",
+            "auth.failure_delay_ms",
+            "auth.max_failures_per_account",
+            "auth.max_failures_per_source",
+            "auth.failure_window_secs",
+            "offline.max_messages",
+            "log.level",
+        ]
+    );
+}
+
+#[test]
+fn invalid_display_lists_one_problem_per_line() {
+    let err = Config::from_toml_str("[limits]\nmax_depth = 4\nmax_attributes = 4\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "limits.max_depth: must be between 8 and 256 (got 4)\n\
+         limits.max_attributes: must be between 8 and 1024 (got 4)"
+    );
+}
+
+#[test]
+fn range_bounds_are_inclusive() {
+    let ok = "[limits]\nmax_stanza_bytes = 10000\nmax_depth = 256\nmax_attributes = 8\n\
+              max_resources = 1000\n[auth]\nscram_iterations = 1000000\nfailure_delay_ms = 0\n\
+              [offline]\nmax_messages = 10000\n";
+    Config::from_toml_str(ok).unwrap();
+    let p = problems("[limits]\nmax_stanza_bytes = 16777217\nmax_depth = 7\n");
+    assert_eq!(
+        p[0].to_string(),
+        "limits.max_stanza_bytes: must be between 10000 and 16777216 (got 16777217)"
+    );
+    assert_eq!(keys(&p), ["limits.max_stanza_bytes", "limits.max_depth"]);
+}
+
+#[test]
+fn domains_are_checked() {
+    let p = problems(
+        r#"[server]
+domains = ["example.org", "user@example.org", "Example.ORG", "", "example.org", "a/b"]"#,
+    );
+    assert_eq!(
+        keys(&p),
+        [
+            "server.domains[1]",
+            "server.domains[2]",
+            "server.domains[3]",
+            "server.domains[4]",
+            "server.domains[5]",
+        ]
+    );
+    assert!(
+        p[1].message.contains("normalized form \"example.org\""),
+        "{}",
+        p[1]
+    );
+    assert!(p[3].message.contains("listed twice"), "{}", p[3]);
+    let c = Config::from_toml_str(
+        "[server]\ndomains = [\"example.org\", \"xmpp.example.net\", \"127.0.0.1\", \"localhost\"]\n",
+    )
+    .unwrap();
+    assert_eq!(c.server.domains.len(), 4);
+}
+
+#[test]
+fn listeners_are_checked() {
+    let p = problems("[listeners]\nc2s = []\nc2s_tls = []\n");
+    assert_eq!(keys(&p), ["listeners"]);
+
+    // Direct TLS only, IPv6, and repeated port 0 (tests) are all fine.
+    let c = Config::from_toml_str(
+        "[listeners]\nc2s = [\"127.0.0.1:0\"]\nc2s_tls = [\"[::1]:5223\", \"127.0.0.1:0\"]\n",
+    )
+    .unwrap();
+    assert_eq!(c.c2s_addrs(), [SocketAddr::from(([127, 0, 0, 1], 0))]);
+    assert_eq!(c.c2s_tls_addrs().len(), 2);
+    let c = Config::from_toml_str("[listeners]\nc2s = []\n").unwrap();
+    assert!(c.c2s_addrs().is_empty());
+
+    let p = problems("[listeners]\nc2s = [\"[::1]:5222\", \"[::1]:5222\"]\n");
+    assert_eq!(
+        p[0].to_string(),
+        "listeners.c2s[1]: address [::1]:5222 is used by another listener"
+    );
+}
+
+#[test]
+fn tls_pair_and_version() {
+    let p = problems("[tls]\nkey = \"key.pem\"\nmin_version = \"1.0\"\n");
+    assert_eq!(keys(&p), ["tls.certificate", "tls.min_version"]);
+    assert_eq!(
+        p[1].message,
+        "must be one of \"1.2\", \"1.3\" (got \"1.0\")"
+    );
+    let c = Config::from_toml_str(
+        "[tls]\ncertificate = \"c.pem\"\nkey = \"k.pem\"\nmin_version = \"1.3\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.tls.min_version, "1.3");
+}
+
+#[test]
+fn log_levels() {
+    for level in ["error", "warn", "info", "debug", "trace"] {
+        Config::from_toml_str(&format!("[log]\nlevel = \"{level}\"\n")).unwrap();
+    }
+    assert_eq!(keys(&problems("[log]\nlevel = \"INFO\"\n")), ["log.level"]);
+}
+
+#[test]
+fn type_errors_are_clear_syntax_errors() {
+    let err = Config::from_toml_str("[limits]\nmax_depth = \"deep\"\n").unwrap_err();
+    let ConfigError::Syntax(source) = &err else {
+        panic!("expected Syntax, got {err:?}");
+    };
+    let detail = source.to_string();
+    assert!(detail.contains("line 2"), "{detail}");
+    assert!(detail.contains("max_depth"), "{detail}");
+    assert!(detail.contains("invalid type: string \"deep\""), "{detail}");
+    assert!(std::error::Error::source(&err).is_some());
+
+    for text in [
+        "[limits]\nmax_depth = -1\n",
+        "[server]\ndomains = \"example.org\"\n",
+        "offline = true\n",
+        "[version]\nenabled = \"yes\"\n",
+    ] {
+        assert!(
+            matches!(Config::from_toml_str(text), Err(ConfigError::Syntax(_))),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn malformed_toml_is_a_syntax_error() {
+    for text in [
+        "[limits\n",
+        "max_depth = \n",
+        "[a]\n[a]\n",
+        "x = 1\nx = 2\n",
+    ] {
+        assert!(
+            matches!(Config::from_toml_str(text), Err(ConfigError::Syntax(_))),
+            "{text:?}"
+        );
+    }
+}
+
+#[test]
+fn load_reads_files_and_names_missing_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("allium.toml");
+    std::fs::write(&path, Config::EXAMPLE).unwrap();
+    assert_eq!(Config::load(&path).unwrap(), Config::default());
+
+    let missing = dir.path().join("missing.toml");
+    let err = Config::load(&missing).unwrap_err();
+    assert!(matches!(err, ConfigError::Io { .. }));
+    assert!(err.to_string().contains("missing.toml"), "{err}");
+    assert!(std::error::Error::source(&err).is_some());
+}
+
+#[test]
+fn serialized_config_round_trips() {
+    let mut c = Config::default();
+    c.server.domains = vec!["example.org".into(), "example.net".into()];
+    c.limits.max_depth = 100;
+    c.offline.enabled = false;
+    let text = toml::to_string(&c).unwrap();
+    assert_eq!(Config::from_toml_str(&text).unwrap(), c);
+}
+
+#[test]
+fn example_documents_every_key_with_its_default() {
+    let mut comment = Vec::new();
+    for line in Config::EXAMPLE.lines() {
+        let line = line.trim();
+        if let Some(text) = line.strip_prefix('#') {
+            comment.push(text);
+        } else if line.is_empty() || line.starts_with('[') {
+            comment.clear();
+        } else {
+            let key = line.split('=').next().unwrap_or_default().trim();
+            assert!(
+                comment.iter().any(|c| c.contains("Default:")),
+                "key {key:?} in example.toml has no comment giving its default"
+            );
+            comment.clear();
+        }
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+        if let Err(e) = Config::from_toml_str(&text) {
+            let _ = e.to_string();
+            if let Some(source) = std::error::Error::source(&e) {
+                let _ = source.to_string();
+            }
+        }
+    }
+
+    #[test]
+    fn arbitrary_limits_never_panic(depth in proptest::num::i64::ANY, bytes in proptest::num::i64::ANY) {
+        let text = format!("[limits]\nmax_depth = {depth}\nmax_stanza_bytes = {bytes}\n");
+        let ok = Config::from_toml_str(&text).is_ok();
+        proptest::prop_assert_eq!(
+            ok,
+            (8..=256).contains(&depth) && (10_000..=16_777_216).contains(&bytes)
+        );
+    }
+}

@@ -1,0 +1,444 @@
+//! Checks of a parsed [`Config`], and unknown-key reports with "did you mean" hints.
+//!
+//! Every check pushes a [`Problem`] and goes on, so one run names every bad key.
+//! The ranges here are the ones documented on the fields and in `example.toml`.
+
+use std::collections::HashSet;
+use std::fmt::Display;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+
+use super::{Config, Problem};
+
+const MAX_STANZA_BYTES: RangeInclusive<u64> = 10_000..=16_777_216;
+const MAX_DEPTH: RangeInclusive<u32> = 8..=256;
+const MAX_ATTRIBUTES: RangeInclusive<u32> = 8..=1024;
+const MAX_RESOURCES: RangeInclusive<u32> = 1..=1000;
+const SESSION_QUEUE: RangeInclusive<u32> = 1..=100_000;
+const HANDSHAKE_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3600;
+const SCRAM_ITERATIONS: RangeInclusive<u32> = 4096..=1_000_000;
+const FAILURE_DELAY_MS: RangeInclusive<u64> = 0..=60_000;
+const MAX_FAILURES_PER_ACCOUNT: RangeInclusive<u32> = 1..=1000;
+const MAX_FAILURES_PER_SOURCE: RangeInclusive<u32> = 1..=10_000;
+const FAILURE_WINDOW_SECS: RangeInclusive<u64> = 1..=86_400;
+const OFFLINE_MAX_MESSAGES: RangeInclusive<u32> = 1..=10_000;
+
+const TLS_VERSIONS: &[&str] = &["1.2", "1.3"];
+const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+
+impl Config {
+    /// Every problem of this configuration, in key order; empty when valid.
+    pub(super) fn problems(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        self.check_server(&mut p);
+        self.check_listeners(&mut p);
+        self.check_tls(&mut p);
+        self.check_ranges(&mut p);
+        if !LOG_LEVELS.contains(&self.log.level.as_str()) {
+            p.push(Problem::new(
+                "log.level",
+                format!(
+                    "must be one of {} (got {:?})",
+                    quoted(LOG_LEVELS),
+                    self.log.level
+                ),
+            ));
+        }
+        p
+    }
+
+    fn check_server(&self, p: &mut Vec<Problem>) {
+        if self.server.domains.is_empty() {
+            p.push(Problem::new(
+                "server.domains",
+                "must list at least one hosted domain",
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, domain) in self.server.domains.iter().enumerate() {
+            let key = format!("server.domains[{i}]");
+            if domain.is_empty() {
+                p.push(Problem::new(key, "must not be empty"));
+                continue;
+            }
+            match jid::DomainPart::new(domain) {
+                Err(e) => p.push(Problem::new(
+                    key,
+                    format!("is not a valid JID domainpart: {e} (got {domain:?})"),
+                )),
+                Ok(normalized) => {
+                    let normalized = normalized.as_str();
+                    if normalized != domain {
+                        p.push(Problem::new(
+                            key,
+                            format!(
+                                "must be written in normalized form {normalized:?} (got {domain:?})"
+                            ),
+                        ));
+                    } else if !seen.insert(normalized.to_owned()) {
+                        p.push(Problem::new(
+                            key,
+                            format!("is listed twice (got {domain:?})"),
+                        ));
+                    }
+                }
+            }
+        }
+        if self.server.state_dir.is_empty() {
+            p.push(Problem::new("server.state_dir", "must not be empty"));
+        }
+    }
+
+    fn check_listeners(&self, p: &mut Vec<Problem>) {
+        let mut seen: HashSet<SocketAddr> = HashSet::new();
+        let lists = [
+            ("listeners.c2s", &self.listeners.c2s),
+            ("listeners.c2s_tls", &self.listeners.c2s_tls),
+        ];
+        for (name, list) in lists {
+            for (i, text) in list.iter().enumerate() {
+                let key = format!("{name}[{i}]");
+                match text.parse::<SocketAddr>() {
+                    Err(_) => p.push(Problem::new(
+                        key,
+                        format!(
+                            "must be an \"ip:port\" socket address such as \"127.0.0.1:5222\" or \"[::1]:5222\" (got {text:?})"
+                        ),
+                    )),
+                    // Port 0 asks the system for a free port, so it may repeat.
+                    Ok(addr) if addr.port() != 0 && !seen.insert(addr) => p.push(Problem::new(
+                        key,
+                        format!("address {addr} is used by another listener"),
+                    )),
+                    Ok(_) => {}
+                }
+            }
+        }
+        if self.listeners.c2s.is_empty() && self.listeners.c2s_tls.is_empty() {
+            p.push(Problem::new(
+                "listeners",
+                "at least one c2s or c2s_tls address is needed",
+            ));
+        }
+    }
+
+    fn check_tls(&self, p: &mut Vec<Problem>) {
+        match (self.tls.certificate.is_empty(), self.tls.key.is_empty()) {
+            (false, true) => p.push(Problem::new(
+                "tls.key",
+                "must be set when tls.certificate is set",
+            )),
+            (true, false) => p.push(Problem::new(
+                "tls.certificate",
+                "must be set when tls.key is set",
+            )),
+            _ => {}
+        }
+        if !TLS_VERSIONS.contains(&self.tls.min_version.as_str()) {
+            p.push(Problem::new(
+                "tls.min_version",
+                format!(
+                    "must be one of {} (got {:?})",
+                    quoted(TLS_VERSIONS),
+                    self.tls.min_version
+                ),
+            ));
+        }
+    }
+
+    fn check_ranges(&self, p: &mut Vec<Problem>) {
+        let l = &self.limits;
+        range(
+            p,
+            "limits.max_stanza_bytes",
+            l.max_stanza_bytes,
+            MAX_STANZA_BYTES,
+        );
+        range(p, "limits.max_depth", l.max_depth, MAX_DEPTH);
+        range(p, "limits.max_attributes", l.max_attributes, MAX_ATTRIBUTES);
+        range(p, "limits.max_resources", l.max_resources, MAX_RESOURCES);
+        range(p, "limits.session_queue", l.session_queue, SESSION_QUEUE);
+        range(
+            p,
+            "limits.handshake_timeout_secs",
+            l.handshake_timeout_secs,
+            HANDSHAKE_TIMEOUT_SECS,
+        );
+        let a = &self.auth;
+        range(
+            p,
+            "auth.scram_iterations",
+            a.scram_iterations,
+            SCRAM_ITERATIONS,
+        );
+        range(
+            p,
+            "auth.failure_delay_ms",
+            a.failure_delay_ms,
+            FAILURE_DELAY_MS,
+        );
+        range(
+            p,
+            "auth.max_failures_per_account",
+            a.max_failures_per_account,
+            MAX_FAILURES_PER_ACCOUNT,
+        );
+        range(
+            p,
+            "auth.max_failures_per_source",
+            a.max_failures_per_source,
+            MAX_FAILURES_PER_SOURCE,
+        );
+        range(
+            p,
+            "auth.failure_window_secs",
+            a.failure_window_secs,
+            FAILURE_WINDOW_SECS,
+        );
+        range(
+            p,
+            "offline.max_messages",
+            self.offline.max_messages,
+            OFFLINE_MAX_MESSAGES,
+        );
+    }
+}
+
+fn range<T: PartialOrd + Display>(
+    p: &mut Vec<Problem>,
+    key: &str,
+    value: T,
+    allowed: RangeInclusive<T>,
+) {
+    if !allowed.contains(&value) {
+        p.push(Problem::new(
+            key,
+            format!(
+                "must be between {} and {} (got {value})",
+                allowed.start(),
+                allowed.end()
+            ),
+        ));
+    }
+}
+
+fn quoted(items: &[&str]) -> String {
+    items
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One step of a path to an ignored value: a table key or a list index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Segment {
+    /// A key in a table.
+    Key(String),
+    /// An element of a list.
+    Index(usize),
+}
+
+/// The steps from the document root to an ignored value, as `serde_ignored` saw it.
+pub(super) fn path_segments(path: &serde_ignored::Path<'_>) -> Vec<Segment> {
+    let mut out = Vec::new();
+    push_segments(path, &mut out);
+    out
+}
+
+fn push_segments(path: &serde_ignored::Path<'_>, out: &mut Vec<Segment>) {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => {}
+        Path::Seq { parent, index } => {
+            push_segments(parent, out);
+            out.push(Segment::Index(*index));
+        }
+        Path::Map { parent, key } => {
+            push_segments(parent, out);
+            out.push(Segment::Key(key.clone()));
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => push_segments(parent, out),
+    }
+}
+
+fn dotted(segments: &[Segment]) -> String {
+    let mut s = String::new();
+    for seg in segments {
+        match seg {
+            Segment::Key(k) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(k);
+            }
+            Segment::Index(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}
+
+/// One "unknown key" problem per ignored path, with a hint when a known key is close.
+///
+/// Known keys come from serializing [`Config::default`], so they follow the structs.
+pub(super) fn unknown_key_problems(paths: &[Vec<Segment>]) -> Vec<Problem> {
+    let known = toml::Table::try_from(Config::default()).ok();
+    paths
+        .iter()
+        .map(|segments| {
+            let message = match known.as_ref().and_then(|k| suggestion(k, segments)) {
+                Some(hint) => format!("unknown key (did you mean {hint:?}?)"),
+                None => "unknown key".to_owned(),
+            };
+            Problem::new(dotted(segments), message)
+        })
+        .collect()
+}
+
+/// A known dotted key the unknown `segments` was probably meant to be: a close
+/// spelling in the same table, else the same (or a close) name in another table.
+fn suggestion(known: &toml::Table, segments: &[Segment]) -> Option<String> {
+    let (last, parents) = segments.split_last()?;
+    let Segment::Key(name) = last else {
+        return None;
+    };
+    // The table that holds the unknown key.
+    let mut table = known;
+    let mut prefix = Vec::new();
+    for seg in parents {
+        let Segment::Key(k) = seg else {
+            return None;
+        };
+        table = table.get(k)?.as_table()?;
+        prefix.push(k.as_str());
+    }
+    let join = |key: &str| {
+        let mut parts = prefix.clone();
+        parts.push(key);
+        parts.join(".")
+    };
+    if let Some(close) = closest(name, table.keys().map(String::as_str)) {
+        return Some(join(close));
+    }
+    // A key put in the wrong table: look one level down from the root.
+    if parents.len() <= 1 {
+        let mut best: Option<(usize, String)> = None;
+        for (section, value) in known {
+            let Some(inner) = value.as_table() else {
+                continue;
+            };
+            if Some(section.as_str()) == prefix.first().copied() {
+                continue;
+            }
+            for key in inner.keys() {
+                let d = edit_distance(name, key);
+                if d <= tolerance(name) && best.as_ref().is_none_or(|(bd, _)| d < *bd) {
+                    best = Some((d, format!("{section}.{key}")));
+                }
+            }
+        }
+        return best.map(|(_, k)| k);
+    }
+    None
+}
+
+/// The candidate nearest to `name`, if within the spelling tolerance.
+fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, _)| *d <= tolerance(name))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Edits allowed for a misspelling of a key `name` characters long.
+fn tolerance(name: &str) -> usize {
+    match name.chars().count() {
+        0..=4 => 1,
+        5..=8 => 2,
+        _ => 3,
+    }
+}
+
+/// Edit distance in characters, counting an insertion, deletion, substitution or
+/// swap of two neighbours as one edit (optimal string alignment distance).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // d[i][j]: distance between the first i chars of a and the first j chars of b.
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_examples() {
+        assert_eq!(edit_distance("", ""), 0);
+        assert_eq!(edit_distance("max_dept", "max_depth"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("domian", "domains"), 2);
+        assert_eq!(edit_distance("lvel", "level"), 1);
+        assert_eq!(edit_distance("ab", "ba"), 1);
+        assert_eq!(edit_distance("ä", "a"), 1);
+    }
+
+    #[test]
+    fn dotted_paths() {
+        let segs = vec![
+            Segment::Key("listeners".into()),
+            Segment::Key("c2s".into()),
+            Segment::Index(1),
+        ];
+        assert_eq!(dotted(&segs), "listeners.c2s[1]");
+        assert_eq!(dotted(&[]), "");
+    }
+
+    #[test]
+    fn suggestions() {
+        let known = toml::Table::try_from(Config::default()).unwrap();
+        let key = |s: &str| -> Vec<Segment> {
+            s.split('.').map(|k| Segment::Key(k.to_owned())).collect()
+        };
+        let cases = [
+            ("limits.max_dept", Some("limits.max_depth")),
+            ("server.domain", Some("server.domains")),
+            ("limit", Some("limits")),
+            ("server.max_depth", Some("limits.max_depth")),
+            ("max_depth", Some("limits.max_depth")),
+            ("tor", None),
+            ("tor.enabled", None),
+            ("log.colour", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(
+                suggestion(&known, &key(path)).as_deref(),
+                want,
+                "for {path}"
+            );
+        }
+    }
+}
