@@ -26,6 +26,7 @@ use crate::modules::{IqKind, Module, ModuleCtx, Outcome, To};
 use crate::stanza::{Condition, IqType, Kind, Stanza, StanzaError, StreamCondition};
 use crate::storage::Storage;
 use crate::xml::Element;
+pub(crate) use im::roster_removed;
 pub use session::{Outbound, SessionEntry};
 
 /// Router settings taken from the configuration.

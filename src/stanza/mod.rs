@@ -79,6 +79,17 @@ impl Stanza {
         Stanza { kind, el: Element::new(kind.as_str(), ns::CLIENT) }
     }
 
+    /// Wraps an element the server built itself as a stanza; the kind follows the element
+    /// name (anything else is treated as a message).
+    pub fn new_from(el: Element) -> Stanza {
+        let kind = match el.name() {
+            "presence" => Kind::Presence,
+            "iq" => Kind::Iq,
+            _ => Kind::Message,
+        };
+        Stanza { kind, el }
+    }
+
     /// Stanza kind.
     pub fn kind(&self) -> Kind {
         self.kind

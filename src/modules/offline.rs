@@ -1,0 +1,137 @@
+//! XEP-0160 offline messages: stored durably when no session can take them, delivered
+//! with a XEP-0203 delay stamp at the next available presence.
+//!
+//! Only messages of type `normal` and `chat` that carry content are stored (XEP-0160 §3);
+//! chat-state-only notifications (XEP-0085) are dropped. A message is committed to the
+//! database before the sender's stanza is considered delivered; when the recipient's
+//! storage holds `offline.max_messages`, the sender gets `service-unavailable` with an
+//! explanation (XEP-0160 §4).
+//!
+//! # Security
+//! Stored messages are whatever the sender sent: end-to-end encrypted payloads stay
+//! opaque. They are deleted once queued to a session.
+
+use std::sync::Arc;
+
+use jid::BareJid;
+use tracing::debug;
+
+use crate::ns;
+use crate::router::{Router, SessionEntry};
+use crate::stanza::{Condition, Stanza, StanzaError};
+use crate::storage::Error as StorageError;
+use crate::xml::{Element, Limits, StreamEvent, StreamParser};
+
+const CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
+
+fn storable(st: &Stanza) -> bool {
+    matches!(st.type_attr(), "normal" | "chat") && st.el().children().any(|c| c.ns() != CHATSTATES)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Stores a message for `owner`, or bounces it to its sender when storage is off or full.
+pub async fn store(router: &Arc<Router>, st: Stanza, owner: &BareJid) {
+    if !storable(&st) {
+        return;
+    }
+    let cfg = router.config();
+    if !cfg.offline_enabled {
+        return bounce(router, &st, StanzaError::from_condition(Condition::ServiceUnavailable)).await;
+    }
+    let xml = st.el().to_xml(ns::CLIENT);
+    match router.storage().push_offline(owner.as_str(), &xml, now(), cfg.offline_max).await {
+        Ok(()) => debug!("message stored offline"),
+        Err(StorageError::OfflineQuotaReached) => {
+            let err = StanzaError::from_condition(Condition::ServiceUnavailable)
+                .with_text("the recipient's offline message storage is full");
+            bounce(router, &st, err).await;
+        }
+        Err(e) => {
+            debug!(error = %e, "offline store failed");
+            bounce(router, &st, StanzaError::from_condition(Condition::InternalServerError)).await;
+        }
+    }
+}
+
+async fn bounce(router: &Arc<Router>, st: &Stanza, err: StanzaError) {
+    let Some(reply) = st.error_reply(&err) else { return };
+    let reply = Stanza::new_from(reply);
+    if let Ok(Some(to)) = reply.to() {
+        if let Ok(full) = to.try_as_full() {
+            if let Some(s) = router.session(full) {
+                s.send(reply.into_element());
+            }
+        }
+    }
+}
+
+/// Parses one stored stanza back into an element.
+fn parse_stored(xml: &str) -> Option<Element> {
+    let limits = Limits { max_stanza_bytes: xml.len() + 1024, ..Limits::default() };
+    let mut p = StreamParser::new(limits);
+    p.feed(format!("<stream:stream xmlns='{}' xmlns:stream='{}'>", ns::CLIENT, ns::STREAM).as_bytes());
+    p.feed(xml.as_bytes());
+    loop {
+        match p.next_event() {
+            Ok(Some(StreamEvent::Element(e))) => return Some(e),
+            Ok(Some(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// XEP-0203 timestamp (XEP-0082 DateTime profile, UTC).
+pub fn stamp(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
+}
+
+/// Delivers and deletes the stored messages of the session's account.
+pub async fn deliver(router: &Arc<Router>, session: &Arc<SessionEntry>) {
+    let owner = session.full.to_bare();
+    let msgs = match router.storage().offline_messages(owner.as_str()).await {
+        Ok(m) => m,
+        Err(e) => return debug!(error = %e, "offline read failed"),
+    };
+    let mut done = Vec::with_capacity(msgs.len());
+    for m in msgs {
+        let Some(mut el) = parse_stored(&m.stanza) else {
+            done.push(m.id);
+            continue;
+        };
+        el.push_child(
+            Element::new("delay", ns::DELAY)
+                .attr("from", owner.domain().as_str())
+                .attr("stamp", stamp(m.stamp))
+                .text("Offline Storage"),
+        );
+        if !session.send(el) {
+            break;
+        }
+        done.push(m.id);
+    }
+    if !done.is_empty() {
+        if let Err(e) = router.storage().delete_offline(owner.as_str(), &done).await {
+            debug!(error = %e, "offline delete failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_are_xep0082() {
+        assert_eq!(stamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(stamp(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+}
