@@ -1,1 +1,176 @@
-//! (placeholder)
+//! Start-up, listeners and shutdown.
+//!
+//! [`start`] reads nothing but the validated [`Config`]: it creates the state directory
+//! (mode 0700), opens the database, prepares TLS, binds every listener and spawns their
+//! accept loops. [`Running::stop`] closes every session with `system-shutdown`
+//! (RFC 6120 §4.9.3.17), waits for them to finish and closes the database.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use crate::c2s::ratelimit::AuthLimiter;
+use crate::c2s::{self, C2sContext, Entry};
+use crate::config::Config;
+use crate::router::{Router, RouterConfig};
+use crate::stanza::StreamCondition;
+use crate::storage::{self, Storage};
+use crate::xml::Limits;
+
+/// Start-up failures.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The state directory could not be created.
+    #[error("cannot create the state directory {0}")]
+    StateDir(PathBuf, #[source] crate::tls::Error),
+    /// The database could not be opened.
+    #[error("cannot open the database")]
+    Storage(#[from] storage::Error),
+    /// TLS material could not be prepared.
+    #[error("cannot prepare TLS")]
+    Tls(#[from] crate::tls::Error),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The database file inside a state directory.
+pub fn database_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("allium.db")
+}
+
+/// Opens (creating if needed) the state directory and database.
+pub fn open_storage(state_dir: &Path) -> Result<Storage, Error> {
+    crate::tls::create_private_dir(state_dir).map_err(|e| Error::StateDir(state_dir.to_owned(), e))?;
+    Ok(Storage::open(&database_path(state_dir))?)
+}
+
+/// A running server.
+pub struct Running {
+    /// Bound c2s (STARTTLS) addresses, in config order.
+    pub c2s: Vec<SocketAddr>,
+    /// Bound c2s direct TLS addresses.
+    pub c2s_tls: Vec<SocketAddr>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    router: Arc<Router>,
+    storage: Storage,
+}
+
+/// Starts the server described by `config` with its state in `state_dir`.
+pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> {
+    let storage = open_storage(state_dir)?;
+    let material = if config.tls.certificate.is_empty() {
+        crate::tls::load_or_generate(state_dir, &config.server.domains)?
+    } else {
+        crate::tls::load(Path::new(&config.tls.certificate), Path::new(&config.tls.key))?
+    };
+    let tls = crate::tls::server_config(&material, config.tls.min_version == "1.3")?;
+    let router = Router::new(
+        RouterConfig {
+            domains: config.server.domains.clone(),
+            max_resources: config.limits.max_resources as usize,
+            session_queue: config.limits.session_queue as usize,
+            offline_enabled: config.offline.enabled,
+            offline_max: config.offline.max_messages,
+        },
+        storage.clone(),
+        crate::modules::all(config.version.enabled),
+    );
+    let shutdown = CancellationToken::new();
+    let cx = Arc::new(C2sContext {
+        router: router.clone(),
+        storage: storage.clone(),
+        tls: crate::stream::acceptor(tls),
+        limits: Limits {
+            max_stanza_bytes: config.limits.max_stanza_bytes as usize,
+            max_depth: config.limits.max_depth as usize,
+            max_attributes: config.limits.max_attributes as usize,
+        },
+        handshake_timeout: Duration::from_secs(config.limits.handshake_timeout_secs),
+        failure_delay: Duration::from_millis(config.auth.failure_delay_ms),
+        limiter: AuthLimiter::new(
+            Duration::from_secs(config.auth.failure_window_secs),
+            config.auth.max_failures_per_account,
+            config.auth.max_failures_per_source,
+        ),
+        shutdown: shutdown.clone(),
+        default_domain: config.server.domains.first().cloned().unwrap_or_else(|| "localhost".to_owned()),
+    });
+    let tracker = TaskTracker::new();
+    let mut running =
+        Running { c2s: Vec::new(), c2s_tls: Vec::new(), shutdown, tracker, router, storage };
+    for (addrs, entry) in [(config.c2s_addrs(), Entry::StartTls), (config.c2s_tls_addrs(), Entry::DirectTls)] {
+        for addr in addrs {
+            let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
+            let local = listener.local_addr().map_err(|source| Error::Bind { addr, source })?;
+            info!(kind = if entry == Entry::StartTls { "c2s" } else { "c2s_tls" }, addr = %local, "listening");
+            match entry {
+                Entry::StartTls => running.c2s.push(local),
+                Entry::DirectTls => running.c2s_tls.push(local),
+            }
+            let (cx, tracker, shutdown) = (cx.clone(), running.tracker.clone(), running.shutdown.clone());
+            running.tracker.spawn(accept_loop(listener, cx, entry, tracker, shutdown));
+        }
+    }
+    Ok(running)
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    cx: Arc<C2sContext>,
+    entry: Entry,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((tcp, peer)) => {
+                let _ = tcp.set_nodelay(true);
+                tracker.spawn(c2s::serve(cx.clone(), tcp, entry, Some(peer.ip())));
+            }
+            Err(e) => {
+                // Typically out of file descriptors: back off instead of spinning.
+                warn!(error = %e, "accept failed; retrying in 100 ms");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+impl Running {
+    /// Number of bound sessions.
+    pub fn session_count(&self) -> usize {
+        self.router.session_count()
+    }
+
+    /// Stops accepting, closes every session with `system-shutdown`, waits up to
+    /// `grace` for them, then closes the database.
+    pub async fn stop(self, grace: Duration) {
+        info!("shutting down");
+        self.router.close_all(StreamCondition::SystemShutdown);
+        self.shutdown.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
+            debug!("some connections did not finish in time");
+        }
+        self.storage.close().await;
+        info!("stopped");
+    }
+}

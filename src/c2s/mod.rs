@@ -1,1 +1,587 @@
-//! (placeholder)
+//! Client-to-server sessions (RFC 6120): TLS, SASL, resource binding, then stanzas.
+//!
+//! A connection goes through these steps, each a fresh stream header where the RFC
+//! requires one:
+//! 1. TLS: STARTTLS (`<required/>`, RFC 6120 §5) on `c2s` listeners, or a TLS handshake
+//!    before any XML on `c2s_tls` listeners (XEP-0368).
+//! 2. SASL (§6): SCRAM-SHA-256/SHA-1, each with -PLUS (tls-exporter channel binding,
+//!    XEP-0440 advertisement, TLS 1.3 only), and PLAIN. Nothing is offered before TLS.
+//! 3. Resource binding (§7), with the legacy session IQ answered for old clients.
+//! 4. The bound session: stanzas go to the [`Router`], the router's mailbox comes back.
+//!
+//! # Security
+//! - A `<auth/>` in the clear is refused with `encryption-required` and the stream is
+//!   closed: the credentials it may carry have already crossed the network in the clear.
+//! - Failed logins wait `auth.failure_delay_ms` before the answer and count against the
+//!   account and the source ([`ratelimit`]); neither is logged.
+//! - The whole negotiation must finish within `limits.handshake_timeout_secs`.
+
+pub mod ratelimit;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use jid::{BareJid, Jid, NodePart};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info_span};
+use zeroize::Zeroizing;
+
+use crate::auth::{self, ChannelBinding, Mechanism, SaslFailure, SaslSession, Step};
+use crate::ns;
+use crate::router::{BindError, Outbound, Router, SessionEntry};
+use crate::stanza::{Condition, Stanza, StanzaError, StreamCondition};
+use crate::storage::Storage;
+use crate::stream::{ReadError, Transport, XmlStream, server_header};
+use crate::xml::{Element, Limits, StreamEvent, StreamHeader};
+use ratelimit::{AuthLimiter, Key};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// Everything a client session needs, shared by all sessions.
+pub struct C2sContext {
+    /// The router.
+    pub router: Arc<Router>,
+    /// Storage (accounts).
+    pub storage: Storage,
+    /// TLS acceptor with the server certificate.
+    pub tls: tokio_rustls::TlsAcceptor,
+    /// XML limits per stream.
+    pub limits: Limits,
+    /// Time allowed from connect to bound session.
+    pub handshake_timeout: Duration,
+    /// Delay before answering a failed login.
+    pub failure_delay: Duration,
+    /// Failed-login counters.
+    pub limiter: AuthLimiter,
+    /// Server shutdown.
+    pub shutdown: CancellationToken,
+    /// The first hosted domain: used when a client omits `to` in its header.
+    pub default_domain: String,
+}
+
+/// How a connection arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// Plain TCP, STARTTLS required (RFC 6120 §5).
+    StartTls,
+    /// TLS from the first byte (XEP-0368).
+    DirectTls,
+}
+
+/// Serves one client connection until it ends. `source` is used only for failed-login
+/// accounting (hashed); it is never logged.
+pub async fn serve<S>(cx: Arc<C2sContext>, io: S, entry: Entry, source: Option<IpAddr>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let sid = crate::log::session_id();
+    let span = info_span!("c2s", sid = %sid);
+    async move {
+        debug!(direct_tls = entry == Entry::DirectTls, "connection opened");
+        let source = cx.limiter.source_key(source);
+        let negotiated =
+            tokio::time::timeout(cx.handshake_timeout, negotiate(&cx, io, entry, source, sid.clone())).await;
+        match negotiated {
+            Ok(Some((stream, session, rx, kill))) => run_session(&cx, stream, session, rx, kill).await,
+            Ok(None) => {}
+            Err(_) => debug!("negotiation timed out"),
+        }
+        debug!("connection closed");
+    }
+    .instrument(span)
+    .await
+}
+
+type Negotiated<S> = (XmlStream<S>, Arc<SessionEntry>, mpsc::Receiver<Outbound>, CancellationToken);
+
+struct Auth {
+    account: BareJid,
+}
+
+async fn negotiate<S>(
+    cx: &Arc<C2sContext>,
+    io: S,
+    entry: Entry,
+    source: Key,
+    sid: String,
+) -> Option<Negotiated<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let transport = match entry {
+        Entry::StartTls => Transport::Plain(io),
+        Entry::DirectTls => match cx.tls.accept(io).await {
+            Ok(t) => Transport::Tls(Box::new(t)),
+            Err(_) => {
+                debug!("TLS handshake failed");
+                return None;
+            }
+        },
+    };
+    let mut stream = XmlStream::new(transport, cx.limits.clone());
+    let mut auth: Option<Auth> = None;
+    let mut domain = cx.default_domain.clone();
+    loop {
+        // A new stream: header, then features.
+        let header = match read_header(&mut stream).await {
+            Ok(h) => h,
+            Err(cond) => {
+                send_header(&mut stream, &domain).await;
+                stream.close_with(cond).await;
+                return None;
+            }
+        };
+        if let Some(cond) = check_header(cx, &header, &mut domain) {
+            send_header(&mut stream, &domain).await;
+            stream.close_with(Some(cond)).await;
+            return None;
+        }
+        send_header(&mut stream, &domain).await;
+        let secure = stream.transport().is_tls();
+        let exporter = stream.transport().tls_exporter();
+        let features = features(secure, auth.is_some(), exporter.is_some());
+        if stream.send(&features).await.is_err() {
+            return None;
+        }
+        // Elements until the stream restarts (STARTTLS, SASL success) or a session is bound.
+        loop {
+            let el = match stream.next().await {
+                Ok(StreamEvent::Element(el)) => el,
+                Ok(StreamEvent::StreamClose) => {
+                    stream.close_with(None).await;
+                    return None;
+                }
+                Ok(StreamEvent::StreamOpen(_)) => {
+                    stream.close_with(Some(StreamCondition::NotWellFormed)).await;
+                    return None;
+                }
+                Err(e) => {
+                    fail_read(&mut stream, e).await;
+                    return None;
+                }
+            };
+            if !secure {
+                if el.is("starttls", ns::TLS) {
+                    if stream.send(&Element::new("proceed", ns::TLS)).await.is_err() {
+                        return None;
+                    }
+                    stream = match stream.starttls(&cx.tls).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            debug!(error = %e, "STARTTLS failed");
+                            return None;
+                        }
+                    };
+                    break;
+                }
+                if el.is("auth", ns::SASL) {
+                    let _ = stream.send(&sasl_failure(SaslFailure::EncryptionRequired)).await;
+                    stream.close_with(Some(StreamCondition::PolicyViolation)).await;
+                    return None;
+                }
+                stream.close_with(Some(StreamCondition::NotAuthorized)).await;
+                return None;
+            }
+            let Some(a) = &auth else {
+                if el.is("auth", ns::SASL) {
+                    match sasl(cx, &mut stream, &el, &domain, source, exporter.clone()).await {
+                        SaslOutcome::Success(account) => {
+                            auth = Some(Auth { account });
+                            stream.reset();
+                            break;
+                        }
+                        SaslOutcome::Failed => continue,
+                        SaslOutcome::Closed => return None,
+                    }
+                }
+                if el.is("starttls", ns::TLS) {
+                    let _ = stream.send(&Element::new("failure", ns::TLS)).await;
+                    stream.close_with(None).await;
+                    return None;
+                }
+                stream.close_with(Some(StreamCondition::NotAuthorized)).await;
+                return None;
+            };
+            // Authenticated: resource binding (RFC 6120 §7).
+            let st = match Stanza::from_element(el, ns::CLIENT) {
+                Ok(st) => st,
+                Err(_) => {
+                    stream.close_with(Some(StreamCondition::UnsupportedStanzaType)).await;
+                    return None;
+                }
+            };
+            let is_bind = st.iq_type().is_some()
+                && st.el().attr("type") == Some("set")
+                && st.payload().is_some_and(|p| p.is("bind", ns::BIND));
+            if !is_bind {
+                if let Some(reply) = st.error_reply(&Condition::NotAuthorized.into()) {
+                    if stream.send(&reply).await.is_err() {
+                        return None;
+                    }
+                }
+                continue;
+            }
+            let requested = st
+                .payload()
+                .and_then(|b| b.get_child("resource", ns::BIND))
+                .map(|r| r.text())
+                .filter(|r| !r.is_empty());
+            let kill = cx.shutdown.child_token();
+            match cx.router.bind(&a.account, requested.as_deref(), sid.clone(), kill.clone()) {
+                Ok((session, rx)) => {
+                    let result = st.iq_result(Some(
+                        Element::new("bind", ns::BIND)
+                            .child(Element::new("jid", ns::BIND).with_text(session.full.to_string())),
+                    ));
+                    if stream.send(&result).await.is_err() {
+                        cx.router.unbind(&session).await;
+                        return None;
+                    }
+                    debug!("resource bound");
+                    return Some((stream, session, rx, kill));
+                }
+                Err(e) => {
+                    let err = match e {
+                        BindError::BadResource => StanzaError::from_condition(Condition::BadRequest),
+                        BindError::TooManyResources => StanzaError::from_condition(Condition::ResourceConstraint)
+                            .with_text("too many sessions for this account"),
+                    };
+                    if let Some(reply) = st.error_reply(&err) {
+                        if stream.send(&reply).await.is_err() {
+                            return None;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn read_header<S>(stream: &mut XmlStream<S>) -> Result<StreamHeader, Option<StreamCondition>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    match stream.next().await {
+        Ok(StreamEvent::StreamOpen(h)) => Ok(h),
+        Ok(_) => Err(Some(StreamCondition::NotWellFormed)),
+        Err(e) => Err(e.condition()),
+    }
+}
+
+/// RFC 6120 §4.7: namespace, `to` and `version` of the client's header.
+fn check_header(cx: &C2sContext, h: &StreamHeader, domain: &mut String) -> Option<StreamCondition> {
+    if let Some(to) = &h.to {
+        match jid::DomainPart::new(to) {
+            Ok(d) if cx.router.is_local_domain(d.as_str()) => *domain = d.as_str().to_owned(),
+            _ => return Some(StreamCondition::HostUnknown),
+        }
+    }
+    if h.default_ns != ns::CLIENT {
+        return Some(StreamCondition::InvalidNamespace);
+    }
+    let major = h.version.as_deref().and_then(|v| v.split('.').next()).and_then(|m| m.parse::<u32>().ok());
+    if major != Some(1) {
+        return Some(StreamCondition::UnsupportedVersion);
+    }
+    None
+}
+
+async fn send_header<S>(stream: &mut XmlStream<S>, domain: &str)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let id = format!("{:032x}", rand::random::<u128>());
+    let _ = stream.send_raw(server_header(domain, &id).as_bytes()).await;
+}
+
+async fn fail_read<S>(stream: &mut XmlStream<S>, e: ReadError)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    debug!(error = %e, "stream read ended");
+    if let Some(c) = e.condition() {
+        stream.close_with(Some(c)).await;
+    }
+}
+
+/// Stream features (RFC 6120 §4.3.2) for the current step.
+fn features(secure: bool, authenticated: bool, channel_binding: bool) -> Element {
+    let mut f = Element::new("features", ns::STREAM);
+    if !secure {
+        f.push_child(Element::new("starttls", ns::TLS).child(Element::new("required", ns::TLS)));
+    } else if !authenticated {
+        let mut mechs = Element::new("mechanisms", ns::SASL);
+        for m in Mechanism::offered(channel_binding) {
+            mechs.push_child(Element::new("mechanism", ns::SASL).with_text(m.name()));
+        }
+        f.push_child(mechs);
+        if channel_binding {
+            f.push_child(
+                Element::new("sasl-channel-binding", ns::SASL_CB)
+                    .child(Element::new("channel-binding", ns::SASL_CB).with_attr("type", auth::TLS_EXPORTER)),
+            );
+        }
+    } else {
+        f.push_child(Element::new("bind", ns::BIND));
+        f.push_child(Element::new("session", ns::SESSION).child(Element::new("optional", ns::SESSION)));
+    }
+    f
+}
+
+fn sasl_failure(f: SaslFailure) -> Element {
+    Element::new("failure", ns::SASL).child(Element::new(f.condition(), ns::SASL))
+}
+
+enum SaslOutcome {
+    Success(BareJid),
+    Failed,
+    Closed,
+}
+
+/// Decodes the text of `<auth/>`/`<response/>`: empty is no data, `=` is empty data
+/// (RFC 6120 §6.4.2).
+fn decode_payload(el: &Element) -> Result<Option<Zeroizing<Vec<u8>>>, SaslFailure> {
+    let text = Zeroizing::new(el.text());
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    if t == "=" {
+        return Ok(Some(Zeroizing::new(Vec::new())));
+    }
+    B64.decode(t).map(|v| Some(Zeroizing::new(v))).map_err(|_| SaslFailure::IncorrectEncoding)
+}
+
+fn account_jid(username: &str, domain: &str) -> Option<BareJid> {
+    let node = NodePart::new(username).ok()?;
+    let d = jid::DomainPart::new(domain).ok()?;
+    Some(BareJid::from_parts(Some(&node), &d))
+}
+
+async fn sasl<S>(
+    cx: &Arc<C2sContext>,
+    stream: &mut XmlStream<S>,
+    auth_el: &Element,
+    domain: &str,
+    source: Key,
+    exporter: Option<Vec<u8>>,
+) -> SaslOutcome
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let plus_offered = exporter.is_some();
+    let Some(mech) = auth_el.attr("mechanism").and_then(Mechanism::from_name) else {
+        return sasl_fail(cx, stream, SaslFailure::InvalidMechanism, source, None, false).await;
+    };
+    if mech.is_plus() && !plus_offered {
+        return sasl_fail(cx, stream, SaslFailure::InvalidMechanism, source, None, false).await;
+    }
+    if cx.limiter.source_blocked(source) {
+        return sasl_fail(cx, stream, SaslFailure::TemporaryAuthFailure, source, None, true).await;
+    }
+    let initial = match decode_payload(auth_el) {
+        Ok(i) => i,
+        Err(f) => return sasl_fail(cx, stream, f, source, None, false).await,
+    };
+    let cb = match exporter {
+        Some(e) => ChannelBinding::tls_exporter(e),
+        None => ChannelBinding::none(),
+    };
+    let (mut session, mut step) = SaslSession::start(mech, plus_offered, cb, initial.as_ref().map(|v| v.as_slice()));
+    let mut account: Option<BareJid> = None;
+    loop {
+        step = match step {
+            Step::Challenge(data) => {
+                let text = if data.is_empty() { String::new() } else { B64.encode(&data) };
+                if stream.send(&Element::new("challenge", ns::SASL).with_text(text)).await.is_err() {
+                    return SaslOutcome::Closed;
+                }
+                match stream.next().await {
+                    Ok(StreamEvent::Element(el)) if el.is("response", ns::SASL) => match decode_payload(&el) {
+                        Ok(d) => session.response(d.as_ref().map(|v| v.as_slice()).unwrap_or(&[])),
+                        Err(f) => Step::Failure(f),
+                    },
+                    Ok(StreamEvent::Element(el)) if el.is("abort", ns::SASL) => session.abort(),
+                    Ok(StreamEvent::Element(_)) => {
+                        stream.close_with(Some(StreamCondition::NotAuthorized)).await;
+                        return SaslOutcome::Closed;
+                    }
+                    Ok(_) => {
+                        stream.close_with(None).await;
+                        return SaslOutcome::Closed;
+                    }
+                    Err(e) => {
+                        fail_read(stream, e).await;
+                        return SaslOutcome::Closed;
+                    }
+                }
+            }
+            Step::NeedCredentials { username, .. } => {
+                account = account_jid(&username, domain);
+                if let Some(a) = &account {
+                    if cx.limiter.account_blocked(cx.limiter.account_key(a.as_str())) {
+                        return sasl_fail(cx, stream, SaslFailure::TemporaryAuthFailure, source, None, true).await;
+                    }
+                }
+                let creds = match &account {
+                    Some(a) => match cx.storage.credentials(a.as_str()).await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            debug!(error = %e, "credential lookup failed");
+                            return sasl_fail(cx, stream, SaslFailure::TemporaryAuthFailure, source, None, false)
+                                .await;
+                        }
+                    },
+                    None => None,
+                };
+                session.credentials(creds.as_ref())
+            }
+            Step::VerifyPlain { username, password, .. } => {
+                account = account_jid(&username, domain);
+                let ok = match &account {
+                    Some(a) => {
+                        if cx.limiter.account_blocked(cx.limiter.account_key(a.as_str())) {
+                            return sasl_fail(cx, stream, SaslFailure::TemporaryAuthFailure, source, None, true)
+                                .await;
+                        }
+                        match cx.storage.credentials(a.as_str()).await {
+                            Ok(Some(creds)) => tokio::task::spawn_blocking(move || {
+                                auth::verify_password(&creds, password.as_str())
+                            })
+                            .await
+                            .unwrap_or(false),
+                            Ok(None) => false,
+                            Err(e) => {
+                                debug!(error = %e, "credential lookup failed");
+                                false
+                            }
+                        }
+                    }
+                    None => false,
+                };
+                session.plain_result(ok)
+            }
+            Step::Success { authzid, additional_data, .. } => {
+                let Some(a) = account.take() else {
+                    return sasl_fail(cx, stream, SaslFailure::NotAuthorized, source, None, false).await;
+                };
+                if let Some(z) = authzid.filter(|z| !z.is_empty()) {
+                    let same = BareJid::new(&z).map(|j| j == a).unwrap_or(false);
+                    if !same {
+                        return sasl_fail(cx, stream, SaslFailure::InvalidAuthzid, source, Some(&a), false).await;
+                    }
+                }
+                cx.limiter.success(cx.limiter.account_key(a.as_str()));
+                let text = additional_data.map(|d| B64.encode(d)).unwrap_or_default();
+                if stream.send(&Element::new("success", ns::SASL).with_text(text)).await.is_err() {
+                    return SaslOutcome::Closed;
+                }
+                debug!("authenticated");
+                return SaslOutcome::Success(a);
+            }
+            Step::Failure(f) => {
+                let a = account.clone();
+                return sasl_fail(cx, stream, f, source, a.as_ref(), false).await;
+            }
+        };
+    }
+}
+
+/// Counts a failure (unless the attempt was refused by the limiter), waits the failure
+/// delay, and sends `<failure/>` (RFC 6120 §6.4.5).
+async fn sasl_fail<S>(
+    cx: &Arc<C2sContext>,
+    stream: &mut XmlStream<S>,
+    f: SaslFailure,
+    source: Key,
+    account: Option<&BareJid>,
+    blocked: bool,
+) -> SaslOutcome
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    if !blocked && f != SaslFailure::Aborted {
+        cx.limiter.failure(source, account.map(|a| cx.limiter.account_key(a.as_str())));
+    }
+    debug!(condition = f.condition(), "authentication failed");
+    if f != SaslFailure::Aborted {
+        tokio::time::sleep(cx.failure_delay).await;
+    }
+    if stream.send(&sasl_failure(f)).await.is_err() {
+        return SaslOutcome::Closed;
+    }
+    SaslOutcome::Failed
+}
+
+async fn run_session<S>(
+    cx: &Arc<C2sContext>,
+    mut stream: XmlStream<S>,
+    session: Arc<SessionEntry>,
+    mut rx: mpsc::Receiver<Outbound>,
+    kill: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let from = Jid::from(session.full.clone());
+    loop {
+        tokio::select! {
+            biased;
+            _ = kill.cancelled() => {
+                // Deliver what was queued before the close (e.g. a final error reply).
+                while let Ok(Outbound::Stanza(el)) = rx.try_recv() {
+                    if stream.send(&el).await.is_err() { break; }
+                }
+                let cond = session.close_reason().unwrap_or(StreamCondition::SystemShutdown);
+                stream.close_with(Some(cond)).await;
+                break;
+            }
+            out = rx.recv() => match out {
+                Some(Outbound::Stanza(el)) => {
+                    if stream.send(&el).await.is_err() { break; }
+                }
+                None => break,
+            },
+            ev = stream.next() => match ev {
+                Ok(StreamEvent::Element(el)) => match Stanza::from_element(el, ns::CLIENT) {
+                    Ok(mut st) => {
+                        st.set_from(&from);
+                        debug!(kind = %st.summary(), "stanza in");
+                        if st.kind() == crate::stanza::Kind::Iq && is_session_iq(&st) {
+                            session.send(st.iq_result(None));
+                            continue;
+                        }
+                        cx.router.route_from_client(&session, st).await;
+                    }
+                    Err(_) => {
+                        stream.close_with(Some(StreamCondition::UnsupportedStanzaType)).await;
+                        break;
+                    }
+                },
+                Ok(StreamEvent::StreamClose) => {
+                    stream.close_with(None).await;
+                    break;
+                }
+                Ok(StreamEvent::StreamOpen(_)) => {
+                    stream.close_with(Some(StreamCondition::NotWellFormed)).await;
+                    break;
+                }
+                Err(e) => {
+                    fail_read(&mut stream, e).await;
+                    break;
+                }
+            },
+        }
+    }
+    cx.router.unbind(&session).await;
+}
+
+/// The legacy `urn:ietf:params:xml:ns:xmpp-session` IQ (RFC 3921 §3), a no-op today.
+fn is_session_iq(st: &Stanza) -> bool {
+    st.el().attr("type") == Some("set")
+        && st.el().attr("to").is_none()
+        && st.payload().is_some_and(|p| p.is("session", ns::SESSION))
+}

@@ -49,21 +49,21 @@ impl Module for DiscoModule {
                 if to_host {
                     res.push_child(
                         Element::new("identity", ns::DISCO_INFO)
-                            .attr("category", "server")
-                            .attr("type", "im")
-                            .attr("name", "allium"),
+                            .with_attr("category", "server")
+                            .with_attr("type", "im")
+                            .with_attr("name", "allium"),
                     );
                     let mut features: Vec<&str> = cx.router.disco_features().to_vec();
                     features.sort_unstable();
                     features.dedup();
                     for f in features {
-                        res.push_child(Element::new("feature", ns::DISCO_INFO).attr("var", f));
+                        res.push_child(Element::new("feature", ns::DISCO_INFO).with_attr("var", f));
                     }
                 } else {
                     res.push_child(
-                        Element::new("identity", ns::DISCO_INFO).attr("category", "account").attr("type", "registered"),
+                        Element::new("identity", ns::DISCO_INFO).with_attr("category", "account").with_attr("type", "registered"),
                     );
-                    res.push_child(Element::new("feature", ns::DISCO_INFO).attr("var", ns::DISCO_INFO));
+                    res.push_child(Element::new("feature", ns::DISCO_INFO).with_attr("var", ns::DISCO_INFO));
                 }
             }
             Outcome::Reply(st.iq_result(Some(res)))

@@ -109,9 +109,9 @@ pub async fn deliver(router: &Arc<Router>, session: &Arc<SessionEntry>) {
         };
         el.push_child(
             Element::new("delay", ns::DELAY)
-                .attr("from", owner.domain().as_str())
-                .attr("stamp", stamp(m.stamp))
-                .text("Offline Storage"),
+                .with_attr("from", owner.domain().as_str())
+                .with_attr("stamp", stamp(m.stamp))
+                .with_text("Offline Storage"),
         );
         if !session.send(el) {
             break;

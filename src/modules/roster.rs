@@ -127,7 +127,7 @@ async fn set(cx: &ModuleCtx<'_>, st: &Stanza) -> Outcome {
 
 /// `<item/>` for a roster result or push (§2.1.2).
 pub fn item_element(it: &RosterItem, removed: bool) -> Element {
-    let mut e = Element::new("item", ns::ROSTER).attr("jid", it.jid.clone());
+    let mut e = Element::new("item", ns::ROSTER).with_attr("jid", it.jid.clone());
     if removed {
         e.set_attr("subscription", "remove");
         return e;
@@ -140,7 +140,7 @@ pub fn item_element(it: &RosterItem, removed: bool) -> Element {
         e.set_attr("ask", "subscribe");
     }
     for g in &it.groups {
-        e.push_child(Element::new("group", ns::ROSTER).text(g.clone()));
+        e.push_child(Element::new("group", ns::ROSTER).with_text(g.clone()));
     }
     e
 }
@@ -153,9 +153,9 @@ pub fn push(router: &Arc<Router>, owner: &BareJid, it: &RosterItem, removed: boo
         }
         let id: u64 = rand::random();
         let iq = Element::new("iq", ns::CLIENT)
-            .attr("type", "set")
-            .attr("id", format!("push{id:016x}"))
-            .attr("to", s.full.as_str())
+            .with_attr("type", "set")
+            .with_attr("id", format!("push{id:016x}"))
+            .with_attr("to", s.full.as_str())
             .child(Element::new("query", ns::ROSTER).child(item_element(it, removed)));
         s.send(iq);
     }

@@ -30,8 +30,8 @@ impl Module for VersionModule {
     fn handle<'a>(&'a self, _cx: &'a ModuleCtx<'a>, st: &'a Stanza) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             let q = Element::new("query", ns::VERSION)
-                .child(Element::new("name", ns::VERSION).text("allium"))
-                .child(Element::new("version", ns::VERSION).text(env!("CARGO_PKG_VERSION")));
+                .child(Element::new("name", ns::VERSION).with_text("allium"))
+                .child(Element::new("version", ns::VERSION).with_text(env!("CARGO_PKG_VERSION")));
             Outcome::Reply(st.iq_result(Some(q)))
         })
     }

@@ -140,9 +140,9 @@ async fn deliver_stored(router: &Arc<Router>, sender: &Arc<SessionEntry>) {
     if let Ok(pending) = router.storage().pending_subscriptions(user.as_str()).await {
         for (contact, _) in pending {
             let el = Element::new("presence", ns::CLIENT)
-                .attr("type", "subscribe")
-                .attr("from", contact)
-                .attr("to", user.as_str());
+                .with_attr("type", "subscribe")
+                .with_attr("from", contact)
+                .with_attr("to", user.as_str());
             sender.send(el);
         }
     }
@@ -259,7 +259,7 @@ pub(super) async fn bounce_to_sender(router: &Arc<Router>, st: &Stanza, cond: Co
 }
 
 fn presence(ptype: &str, from: &BareJid, to: &BareJid) -> Stanza {
-    let el = Element::new("presence", ns::CLIENT).attr("type", ptype).attr("from", from.as_str()).attr("to", to.as_str());
+    let el = Element::new("presence", ns::CLIENT).with_attr("type", ptype).with_attr("from", from.as_str()).with_attr("to", to.as_str());
     Stanza::new_from(el)
 }
 
@@ -368,9 +368,9 @@ async fn send_unavailable_from_all(router: &Arc<Router>, user: &BareJid, contact
     for s in router.sessions_of(user) {
         if s.with_presence(|p| p.available) {
             let el = Element::new("presence", ns::CLIENT)
-                .attr("type", "unavailable")
-                .attr("from", s.full.as_str())
-                .attr("to", contact.as_str());
+                .with_attr("type", "unavailable")
+                .with_attr("from", s.full.as_str())
+                .with_attr("to", contact.as_str());
             router.route_inbound(Stanza::new_from(el), &Jid::from(contact.clone())).await;
         }
     }

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use dashmap::DashMap;
+use futures_util::future::BoxFuture;
 use jid::{BareJid, FullJid, Jid, ResourcePart};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -152,7 +153,7 @@ impl Router {
         };
         let was_available = entry.with_presence(|p| std::mem::replace(&mut p.available, false));
         if removed && was_available {
-            let unavailable = Element::new("presence", crate::ns::CLIENT).attr("type", "unavailable");
+            let unavailable = Element::new("presence", crate::ns::CLIENT).with_attr("type", "unavailable");
             im::broadcast_presence(self, entry, unavailable).await;
         }
     }
@@ -266,11 +267,14 @@ impl Router {
 
     /// Delivers a stanza addressed to `to` (RFC 6121 §8.5), whoever sent it: local
     /// accounts get it by the delivery rules, other domains go to [`Router::route_remote`].
-    pub async fn route_inbound(self: &Arc<Self>, st: Stanza, to: &Jid) {
-        if !self.is_local_domain(to.domain().as_str()) {
-            return self.route_remote(st).await;
-        }
-        im::deliver_local(self, st, to).await;
+    /// Boxed because delivery can route again (a subscription auto-reply).
+    pub fn route_inbound<'a>(self: &'a Arc<Self>, st: Stanza, to: &'a Jid) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if !self.is_local_domain(to.domain().as_str()) {
+                return self.route_remote(st).await;
+            }
+            im::deliver_local(self, st, to).await;
+        })
     }
 
     /// Stanzas for domains this server does not host. Federation (s2s) plugs in here;

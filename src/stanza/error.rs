@@ -247,10 +247,10 @@ impl StanzaError {
     /// in the given content namespace.
     pub fn to_element(&self, content_ns: &str) -> Element {
         let mut e = Element::new("error", content_ns)
-            .attr("type", self.kind.as_str())
+            .with_attr("type", self.kind.as_str())
             .child(Element::new(self.condition.as_str(), ns::STANZAS));
         if let Some(t) = &self.text {
-            e.push_child(Element::new("text", ns::STANZAS).attr("xml:lang", "en").text(t.clone()));
+            e.push_child(Element::new("text", ns::STANZAS).with_attr("xml:lang", "en").with_text(t.clone()));
         }
         if let Some(app) = &self.app {
             e.push_child(app.clone());

@@ -178,7 +178,7 @@ impl Stanza {
         if self.is_error() {
             return None;
         }
-        let mut reply = Element::new(self.kind.as_str(), ns::CLIENT).attr("type", "error");
+        let mut reply = Element::new(self.kind.as_str(), ns::CLIENT).with_attr("type", "error");
         if let Some(id) = self.id() {
             reply.set_attr("id", id);
         }
@@ -199,7 +199,7 @@ impl Stanza {
 
     /// An IQ result (§8.2.3) answering this IQ, with an optional payload.
     pub fn iq_result(&self, payload: Option<Element>) -> Element {
-        let mut reply = Element::new("iq", ns::CLIENT).attr("type", "result");
+        let mut reply = Element::new("iq", ns::CLIENT).with_attr("type", "result");
         if let Some(id) = self.id() {
             reply.set_attr("id", id);
         }
@@ -238,16 +238,16 @@ mod tests {
     #[test]
     fn iq_shapes() {
         let ok = Element::new("iq", ns::CLIENT)
-            .attr("type", "get")
-            .attr("id", "1")
+            .with_attr("type", "get")
+            .with_attr("id", "1")
             .child(Element::new("ping", ns::PING));
         let s = Stanza::from_element(ok, ns::CLIENT).unwrap();
         assert_eq!(s.iq_type(), Some(IqType::Get));
-        let no_id = Element::new("iq", ns::CLIENT).attr("type", "get").child(Element::new("ping", ns::PING));
+        let no_id = Element::new("iq", ns::CLIENT).with_attr("type", "get").child(Element::new("ping", ns::PING));
         assert_eq!(Stanza::from_element(no_id, ns::CLIENT).unwrap().iq_type(), None);
         let two = Element::new("iq", ns::CLIENT)
-            .attr("type", "set")
-            .attr("id", "1")
+            .with_attr("type", "set")
+            .with_attr("id", "1")
             .child(Element::new("a", "x"))
             .child(Element::new("b", "x"));
         assert_eq!(Stanza::from_element(two, ns::CLIENT).unwrap().iq_type(), None);
@@ -256,10 +256,10 @@ mod tests {
     #[test]
     fn error_reply_swaps_addresses_and_never_answers_errors() {
         let m = Element::new("message", ns::CLIENT)
-            .attr("to", "bob@example.org")
-            .attr("from", "alice@example.org/a")
-            .attr("id", "m1")
-            .child(Element::new("body", ns::CLIENT).text("hi"));
+            .with_attr("to", "bob@example.org")
+            .with_attr("from", "alice@example.org/a")
+            .with_attr("id", "m1")
+            .child(Element::new("body", ns::CLIENT).with_text("hi"));
         let s = Stanza::from_element(m, ns::CLIENT).unwrap();
         let r = s.error_reply(&Condition::ServiceUnavailable.into()).unwrap();
         assert_eq!(r.attr("to"), Some("alice@example.org/a"));
@@ -274,7 +274,7 @@ mod tests {
 
     #[test]
     fn bad_addresses_are_jid_malformed() {
-        let m = Element::new("message", ns::CLIENT).attr("to", "a@b@c");
+        let m = Element::new("message", ns::CLIENT).with_attr("to", "a@b@c");
         let s = Stanza::from_element(m, ns::CLIENT).unwrap();
         assert_eq!(s.to().unwrap_err().condition, Condition::JidMalformed);
     }
@@ -282,9 +282,9 @@ mod tests {
     #[test]
     fn summary_has_no_addresses() {
         let m = Element::new("message", ns::CLIENT)
-            .attr("to", "secret@example.org")
-            .attr("type", "chat")
-            .child(Element::new("body", ns::CLIENT).text("private words"));
+            .with_attr("to", "secret@example.org")
+            .with_attr("type", "chat")
+            .child(Element::new("body", ns::CLIENT).with_text("private words"));
         let s = Stanza::from_element(m, ns::CLIENT).unwrap();
         assert_eq!(s.summary(), "message/chat/jabber:client");
     }
