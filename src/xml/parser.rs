@@ -1,0 +1,1547 @@
+//! The sans-IO stream parser: bytes in, [`StreamEvent`]s out (RFC 6120 §4, §11).
+//!
+//! [`StreamParser::feed`] appends bytes; [`StreamParser::next_event`] returns the next event
+//! once it is complete. Internally an incremental scanner finds token boundaries (a tag
+//! `<…>` honouring quoted attribute values, a text run up to `<`, a CDATA section, the XML
+//! declaration), keeping its position between calls so every input byte is scanned once.
+//! Each complete token is then parsed once: quick-xml splits and unescapes attributes and
+//! text, and a stack of open elements and namespace scopes builds the [`Element`] tree.
+//! Work is linear in the input, whatever the chunking.
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use quick_xml::XmlVersion;
+use quick_xml::escape::EscapeError;
+use quick_xml::events::attributes::{AttrError, Attributes};
+
+use super::chars::{XML_NS, XMLNS_NS, all_xml_chars, is_ncname, is_ws, normalize_eol, split_qname};
+use super::element::Element;
+
+/// The namespace of the stream element itself (RFC 6120 §4.8.1).
+pub const STREAMS_NS: &str = "http://etherx.jabber.org/streams";
+
+/// Hard limits applied while parsing, each a `policy-violation` when exceeded (RFC 6120
+/// §4.9.3.14, §13.12).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Maximum size in bytes of one top-level element, from its `<` to the end of its end
+    /// tag (escapes counted as written). Also bounds any single pending token or text run
+    /// and the stream header, so the bytes the parser holds stay near this figure.
+    pub max_stanza_bytes: usize,
+    /// Maximum element nesting inside a top-level element; the stanza itself is depth 1.
+    pub max_depth: usize,
+    /// Maximum attributes on one element, namespace declarations included.
+    pub max_attributes: usize,
+}
+
+impl Default for Limits {
+    /// 262 144 bytes (256 KiB) per stanza, depth 32, 64 attributes per element.
+    fn default() -> Self {
+        Limits {
+            max_stanza_bytes: 262_144,
+            max_depth: 32,
+            max_attributes: 64,
+        }
+    }
+}
+
+/// The attributes of a `<stream:stream>` header (RFC 6120 §4.7), as sent (unescaped).
+///
+/// `Debug` scrubs `to` and `from` (JIDs are sensitive in logs).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct StreamHeader {
+    /// `to` (§4.7.2): the domain the initiator wants to reach.
+    pub to: Option<String>,
+    /// `from` (§4.7.1): the initiator's JID, if it sent one.
+    pub from: Option<String>,
+    /// `id` (§4.7.3): only set by the receiving entity, so normally absent from clients.
+    pub id: Option<String>,
+    /// `version` (§4.7.5), e.g. `1.0`.
+    pub version: Option<String>,
+    /// `xml:lang` (§4.7.4), e.g. `en`.
+    pub lang: Option<String>,
+    /// The default (content) namespace in scope on the header (§4.8.2), e.g.
+    /// `jabber:client`; `""` when none was declared.
+    pub default_ns: String,
+}
+
+impl fmt::Debug for StreamHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scrub = |o: &Option<String>| o.as_ref().map(|_| "[scrubbed]");
+        f.debug_struct("StreamHeader")
+            .field("to", &scrub(&self.to))
+            .field("from", &scrub(&self.from))
+            .field("id", &self.id)
+            .field("version", &self.version)
+            .field("lang", &self.lang)
+            .field("default_ns", &self.default_ns)
+            .finish()
+    }
+}
+
+/// One parsed stream event (RFC 6120 §4.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEvent {
+    /// `<stream:stream>` opened. Attributes: to, from, id, version, xml:lang (raw strings).
+    StreamOpen(StreamHeader),
+    /// A complete top-level element (depth 1): stanza or nonza, namespaces resolved, e.g. a
+    /// `<message>` in `jabber:client`, `<starttls>` in `urn:ietf:params:xml:ns:xmpp-tls`,
+    /// `<stream:error>` with ns `http://etherx.jabber.org/streams`.
+    Element(Element),
+    /// `</stream:stream>` seen (RFC 6120 §4.4).
+    StreamClose,
+}
+
+/// Which construct of restricted XML was used (RFC 6120 §11.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RestrictedKind {
+    /// An XML comment `<!-- … -->`.
+    Comment,
+    /// A processing instruction other than the XML declaration before the stream header.
+    ProcessingInstruction,
+    /// A document type or markup declaration (`<!DOCTYPE`, `<!ENTITY`, …).
+    Doctype,
+    /// An entity reference other than the five predefined ones and character references.
+    EntityReference,
+}
+
+impl fmt::Display for RestrictedKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RestrictedKind::Comment => "comment",
+            RestrictedKind::ProcessingInstruction => "processing instruction",
+            RestrictedKind::Doctype => "document type or markup declaration",
+            RestrictedKind::EntityReference => "entity reference",
+        })
+    }
+}
+
+/// Which [`Limits`] field was exceeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LimitKind {
+    /// [`Limits::max_stanza_bytes`].
+    StanzaSize,
+    /// [`Limits::max_depth`].
+    Depth,
+    /// [`Limits::max_attributes`].
+    Attributes,
+}
+
+impl fmt::Display for LimitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LimitKind::StanzaSize => "stanza size",
+            LimitKind::Depth => "element depth",
+            LimitKind::Attributes => "attribute count",
+        })
+    }
+}
+
+/// Why the stream could not be parsed. Each maps to one stream error condition
+/// ([`ParseError::condition`], RFC 6120 §4.9.3). Messages never contain input content.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// Not well-formed XML (XML 1.0 §1.2, Namespaces in XML): `not-well-formed` (§4.9.3.13).
+    /// The detail is a fixed description, never input content.
+    #[error("XML stream is not well-formed: {0}")]
+    NotWellFormed(String),
+    /// A construct outside the XML subset XMPP allows (§11.1): `restricted-xml` (§4.9.3.18).
+    #[error("XML stream uses restricted XML: {0}")]
+    Restricted(RestrictedKind),
+    /// A [`Limits`] value was exceeded: `policy-violation` (§4.9.3.14).
+    #[error("XML stream exceeds the {0} limit")]
+    Limit(LimitKind),
+    /// The root is not `stream` in `http://etherx.jabber.org/streams`: `invalid-namespace`
+    /// (§4.9.3.10).
+    #[error("stream root is not <stream> in the streams namespace")]
+    InvalidNamespace,
+    /// An unbound or reserved prefix on an element or attribute: `bad-namespace-prefix`
+    /// (§4.9.3.2).
+    #[error("unbound or reserved namespace prefix")]
+    BadNamespacePrefix,
+    /// An XML declaration naming an encoding other than UTF-8, or invalid UTF-8 bytes:
+    /// `unsupported-encoding` (§4.9.3.22, §11.6).
+    #[error("XML stream is not UTF-8")]
+    UnsupportedEncoding,
+}
+
+impl ParseError {
+    /// The RFC 6120 §4.9.3 stream error condition element name for this error, e.g.
+    /// `"not-well-formed"`.
+    pub fn condition(&self) -> &'static str {
+        match self {
+            ParseError::NotWellFormed(_) => "not-well-formed",
+            ParseError::Restricted(_) => "restricted-xml",
+            ParseError::Limit(_) => "policy-violation",
+            ParseError::InvalidNamespace => "invalid-namespace",
+            ParseError::BadNamespacePrefix => "bad-namespace-prefix",
+            ParseError::UnsupportedEncoding => "unsupported-encoding",
+        }
+    }
+}
+
+fn nwf(detail: &'static str) -> ParseError {
+    ParseError::NotWellFormed(detail.to_owned())
+}
+
+/// Where the scanner is inside the current token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scan {
+    /// Character data, looking for `<`.
+    Text,
+    /// Just past a `<`, deciding what follows.
+    Lt,
+    /// In a start or end tag, looking for `>`; `quote` is the open quote byte or 0.
+    Tag { quote: u8 },
+    /// Just past `<!`.
+    Bang,
+    /// Matching `<![CDATA[`.
+    CdataOpen,
+    /// In a CDATA section, looking for `]]>`.
+    Cdata,
+    /// In the XML declaration, looking for `?>`.
+    Pi,
+}
+
+/// A complete token handed from the scanner to the tree builder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Token {
+    Text,
+    Tag,
+    Cdata,
+    Pi,
+}
+
+/// Where we are in the stream document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Before the stream header; `decl_allowed` while no XML declaration was seen.
+    Prolog { decl_allowed: bool },
+    /// Inside the stream element.
+    Open,
+    /// After `</stream:stream>`.
+    Closed,
+}
+
+/// An element open inside the current top-level element.
+struct Frame {
+    /// The name as written (`prefix:local`), to match the end tag.
+    qname: String,
+    /// Length of the namespace scope stack before this element's declarations.
+    ns_mark: usize,
+    element: Element,
+}
+
+/// Tree-building state, separate from the byte buffer so tokens can be borrowed from it.
+struct Tree {
+    limits: Limits,
+    phase: Phase,
+    /// Prefix bindings in scope, innermost last; `""` is the default namespace.
+    scopes: Vec<(String, String)>,
+    stream_qname: String,
+    frames: Vec<Frame>,
+    /// Absolute offset of the current top-level element's `<`.
+    stanza_start: Option<usize>,
+    pending: VecDeque<StreamEvent>,
+}
+
+/// An incremental, sans-IO parser for one direction of an XMPP stream (RFC 6120 §4).
+///
+/// Feed it bytes as they arrive and pull [`StreamEvent`]s. It never panics, does work
+/// linear in the input however it is chunked, and holds roughly at most
+/// [`Limits::max_stanza_bytes`] plus the last chunk fed.
+pub struct StreamParser {
+    buf: Vec<u8>,
+    /// Absolute stream offset of `buf[0]`.
+    base: usize,
+    /// Start of the current token in `buf`.
+    start: usize,
+    /// Next byte to scan in `buf`.
+    pos: usize,
+    scan: Scan,
+    bom_checked: bool,
+    tree: Tree,
+    dead: Option<ParseError>,
+}
+
+/// Read buffers emptied with more capacity than this are released.
+const KEEP_CAPACITY: usize = 8192;
+
+impl StreamParser {
+    /// A parser expecting a stream header (optionally preceded by a UTF-8 BOM and an XML
+    /// declaration), enforcing `limits`.
+    pub fn new(limits: Limits) -> Self {
+        StreamParser {
+            buf: Vec::new(),
+            base: 0,
+            start: 0,
+            pos: 0,
+            scan: Scan::Text,
+            bom_checked: false,
+            tree: Tree {
+                limits,
+                phase: Phase::Prolog { decl_allowed: true },
+                scopes: Vec::new(),
+                stream_qname: String::new(),
+                frames: Vec::new(),
+                stanza_start: None,
+                pending: VecDeque::new(),
+            },
+            dead: None,
+        }
+    }
+
+    /// Appends bytes read from the transport. Cheap: nothing is parsed until
+    /// [`next_event`](StreamParser::next_event). Bytes fed after an error are dropped.
+    pub fn feed(&mut self, data: &[u8]) {
+        if self.dead.is_none() {
+            self.buf.extend_from_slice(data);
+        }
+    }
+
+    /// The next complete event, `Ok(None)` when more bytes are needed.
+    ///
+    /// # Errors
+    /// A [`ParseError`] describing the first problem found. After an error the parser is
+    /// dead: every later call returns the same error and its buffer is released.
+    pub fn next_event(&mut self) -> Result<Option<StreamEvent>, ParseError> {
+        if let Some(e) = &self.dead {
+            return Err(e.clone());
+        }
+        match self.advance() {
+            Ok(ev) => Ok(ev),
+            Err(e) => {
+                self.dead = Some(e.clone());
+                self.buf = Vec::new();
+                self.tree.frames = Vec::new();
+                self.tree.pending.clear();
+                self.start = 0;
+                self.pos = 0;
+                Err(e)
+            }
+        }
+    }
+
+    /// Forgets everything (buffered bytes, open elements, namespaces, errors) and expects a
+    /// new stream header, as after STARTTLS (RFC 6120 §5.4.3.3) or SASL success (§6.4.6).
+    /// Bytes fed after the reset belong to the new stream.
+    pub fn reset(&mut self) {
+        *self = StreamParser::new(self.tree.limits);
+    }
+
+    /// Bytes currently held in the read buffer (for memory accounting).
+    pub fn buffered_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    fn advance(&mut self) -> Result<Option<StreamEvent>, ParseError> {
+        loop {
+            if let Some(ev) = self.tree.pending.pop_front() {
+                return Ok(Some(ev));
+            }
+            let Some((tok, a, b)) = self.scan_token()? else {
+                return Ok(None);
+            };
+            let raw = self.buf.get(a..b).unwrap_or_default();
+            self.tree.handle(tok, raw, self.base.saturating_add(a))?;
+        }
+    }
+
+    /// Drops consumed bytes; amortized linear (moves at most as many bytes as consumed).
+    fn compact(&mut self) {
+        if self.start == 0 {
+            return;
+        }
+        if self.start >= self.buf.len() {
+            self.base = self.base.saturating_add(self.buf.len());
+            if self.buf.capacity() > KEEP_CAPACITY {
+                self.buf = Vec::new();
+            } else {
+                self.buf.clear();
+            }
+            self.start = 0;
+            self.pos = 0;
+        } else if self.start >= self.buf.len() / 2 {
+            self.buf.drain(..self.start);
+            self.base = self.base.saturating_add(self.start);
+            self.pos -= self.start;
+            self.start = 0;
+        }
+    }
+
+    fn decl_allowed(&self) -> bool {
+        matches!(self.tree.phase, Phase::Prolog { decl_allowed: true })
+    }
+
+    /// Bytes of the current top-level element (or pending token) up to `end` (relative).
+    fn held(&self, end: usize) -> usize {
+        match self.tree.stanza_start {
+            Some(s) => self.base.saturating_add(end).saturating_sub(s),
+            None => end.saturating_sub(self.start),
+        }
+    }
+
+    /// Completes the token `[start, end)`: checks the size limit and moves on.
+    fn finish(
+        &mut self,
+        tok: Token,
+        end: usize,
+    ) -> Result<Option<(Token, usize, usize)>, ParseError> {
+        if self.held(end) > self.tree.limits.max_stanza_bytes {
+            return Err(ParseError::Limit(LimitKind::StanzaSize));
+        }
+        let a = self.start;
+        self.start = end;
+        self.pos = end;
+        self.scan = Scan::Text;
+        Ok(Some((tok, a, end)))
+    }
+
+    /// Scans forward for the next complete token; `Ok(None)` when the buffer runs out.
+    fn scan_token(&mut self) -> Result<Option<(Token, usize, usize)>, ParseError> {
+        self.compact();
+        if !self.bom_checked {
+            const BOM: &[u8] = b"\xEF\xBB\xBF";
+            let avail = self.buf.get(self.pos..).unwrap_or_default();
+            let n = avail.len().min(BOM.len());
+            if avail.get(..n) == BOM.get(..n) {
+                if n < BOM.len() {
+                    return Ok(None);
+                }
+                self.pos += BOM.len();
+                self.start = self.pos;
+            }
+            self.bom_checked = true;
+        }
+        while let Some(&byte) = self.buf.get(self.pos) {
+            match self.scan {
+                Scan::Text => {
+                    let rest = self.buf.get(self.pos..).unwrap_or_default();
+                    let found = rest.iter().position(|&b| b == b'<');
+                    let end = found.map_or(self.buf.len(), |o| self.pos + o);
+                    if self.tree.frames.is_empty() {
+                        // Between top-level elements: whitespace only, dropped at once.
+                        let run = self.buf.get(self.pos..end).unwrap_or_default();
+                        if !run.iter().all(|&b| is_ws(b)) {
+                            return Err(nwf("character data outside a stanza"));
+                        }
+                        self.start = end;
+                    }
+                    self.pos = end;
+                    if found.is_some() {
+                        if end > self.start {
+                            let tok = self.finish(Token::Text, end)?;
+                            self.pos = end + 1;
+                            self.scan = Scan::Lt;
+                            return Ok(tok);
+                        }
+                        self.pos = end + 1;
+                        self.scan = Scan::Lt;
+                    }
+                }
+                Scan::Lt => match byte {
+                    b'!' => {
+                        self.pos += 1;
+                        self.scan = Scan::Bang;
+                    }
+                    b'?' => {
+                        if !self.decl_allowed() {
+                            return Err(ParseError::Restricted(
+                                RestrictedKind::ProcessingInstruction,
+                            ));
+                        }
+                        self.pos += 1;
+                        self.scan = Scan::Pi;
+                    }
+                    _ => self.scan = Scan::Tag { quote: 0 },
+                },
+                Scan::Bang => match byte {
+                    b'-' => return Err(ParseError::Restricted(RestrictedKind::Comment)),
+                    b'[' => {
+                        self.pos += 1;
+                        self.scan = Scan::CdataOpen;
+                    }
+                    _ => return Err(ParseError::Restricted(RestrictedKind::Doctype)),
+                },
+                Scan::CdataOpen => {
+                    const OPEN: &[u8] = b"<![CDATA[";
+                    if OPEN.get(self.pos - self.start) != Some(&byte) {
+                        return Err(nwf("malformed CDATA section"));
+                    }
+                    self.pos += 1;
+                    if self.pos - self.start == OPEN.len() {
+                        self.scan = Scan::Cdata;
+                    }
+                }
+                Scan::Cdata => {
+                    let min = self.start + b"<![CDATA[]]".len();
+                    while let Some(&b) = self.buf.get(self.pos) {
+                        self.pos += 1;
+                        if b == b'>'
+                            && self.pos > min
+                            && self.buf.get(self.pos - 3..self.pos - 1) == Some(&b"]]"[..])
+                        {
+                            return self.finish(Token::Cdata, self.pos);
+                        }
+                    }
+                }
+                Scan::Pi => {
+                    while let Some(&b) = self.buf.get(self.pos) {
+                        // Only `<?xml` + whitespace may start here (checked byte by byte so
+                        // `<?php` fails before its end arrives).
+                        let k = self.pos - self.start - 2;
+                        let ok = match b"xml".get(k) {
+                            Some(&want) => b == want,
+                            None => k > 3 || is_ws(b),
+                        };
+                        if !ok {
+                            return Err(ParseError::Restricted(
+                                RestrictedKind::ProcessingInstruction,
+                            ));
+                        }
+                        self.pos += 1;
+                        if b == b'>' && self.buf.get(self.pos - 2) == Some(&b'?') {
+                            return self.finish(Token::Pi, self.pos);
+                        }
+                    }
+                }
+                Scan::Tag { mut quote } => {
+                    while let Some(&b) = self.buf.get(self.pos) {
+                        self.pos += 1;
+                        if b == b'<' {
+                            return Err(nwf("'<' inside a tag"));
+                        }
+                        if quote != 0 {
+                            if b == quote {
+                                quote = 0;
+                            }
+                        } else if b == b'\'' || b == b'"' {
+                            quote = b;
+                        } else if b == b'>' {
+                            return self.finish(Token::Tag, self.pos);
+                        }
+                    }
+                    self.scan = Scan::Tag { quote };
+                }
+            }
+        }
+        if self.held(self.pos) > self.tree.limits.max_stanza_bytes {
+            return Err(ParseError::Limit(LimitKind::StanzaSize));
+        }
+        Ok(None)
+    }
+}
+
+/// A start tag split by quick-xml: `(qname, [(key, unescaped value)], self-closing)`.
+type RawStart<'a> = (&'a str, Vec<(&'a str, String)>, bool);
+
+fn utf8(raw: &[u8]) -> Result<&str, ParseError> {
+    std::str::from_utf8(raw).map_err(|_| ParseError::UnsupportedEncoding)
+}
+
+fn map_escape(e: &EscapeError) -> ParseError {
+    match e {
+        EscapeError::UnrecognizedEntity(_, name) if split_qname(name).is_some() => {
+            ParseError::Restricted(RestrictedKind::EntityReference)
+        }
+        _ => nwf("invalid entity or character reference"),
+    }
+}
+
+fn map_attr(e: &AttrError) -> ParseError {
+    match e {
+        AttrError::Duplicated(..) => nwf("duplicate attribute"),
+        _ => nwf("malformed attribute"),
+    }
+}
+
+/// Parses `inner` (the tag without `<` and `>`) into name and attributes.
+fn parse_start(inner: &str, max_attributes: usize) -> Result<RawStart<'_>, ParseError> {
+    let (inner, empty) = match inner.strip_suffix('/') {
+        Some(i) => (i, true),
+        None => (inner, false),
+    };
+    let name_end = inner.bytes().position(is_ws).unwrap_or(inner.len());
+    let qname = inner.get(..name_end).unwrap_or_default();
+    let mut attrs = Vec::new();
+    for a in Attributes::new(inner, name_end) {
+        let a = a.map_err(|e| map_attr(&e))?;
+        if attrs.len() >= max_attributes {
+            return Err(ParseError::Limit(LimitKind::Attributes));
+        }
+        let value = a
+            .normalized_value(XmlVersion::Implicit1_0)
+            .map_err(|e| match e {
+                quick_xml::Error::Escape(e) => map_escape(&e),
+                _ => nwf("malformed attribute value"),
+            })?;
+        if !all_xml_chars(&value) {
+            return Err(nwf("invalid character in attribute value"));
+        }
+        attrs.push((a.key.0, value.into_owned()));
+    }
+    Ok((qname, attrs, empty))
+}
+
+impl Tree {
+    /// The URI bound to `prefix` in scope (`""` → default namespace, `""` if none).
+    fn resolve(&self, prefix: &str) -> Option<&str> {
+        match prefix {
+            "xml" => return Some(XML_NS),
+            "xmlns" => return None,
+            _ => {}
+        }
+        match self.scopes.iter().rev().find(|(p, _)| p == prefix) {
+            Some((_, uri)) => Some(uri),
+            None if prefix.is_empty() => Some(""),
+            None => None,
+        }
+    }
+
+    fn handle(&mut self, tok: Token, raw: &[u8], abs: usize) -> Result<(), ParseError> {
+        let s = utf8(raw)?;
+        match tok {
+            Token::Text => {
+                if s.contains("]]>") {
+                    return Err(nwf("']]>' in character data"));
+                }
+                let text = normalize_eol(s);
+                let text = quick_xml::escape::unescape(&text).map_err(|e| map_escape(&e))?;
+                self.push_text(&text)
+            }
+            Token::Cdata => {
+                let body = s
+                    .get("<![CDATA[".len()..s.len().saturating_sub("]]>".len()))
+                    .unwrap_or_default();
+                self.push_text(&normalize_eol(body))
+            }
+            Token::Pi => self.xml_decl(s),
+            Token::Tag => {
+                let inner = s.get(1..s.len().saturating_sub(1)).unwrap_or_default();
+                match inner.strip_prefix('/') {
+                    Some(name) => self.end_tag(name),
+                    None => self.start_tag(inner, abs),
+                }
+            }
+        }
+    }
+
+    fn push_text(&mut self, text: &str) -> Result<(), ParseError> {
+        if !all_xml_chars(text) {
+            return Err(nwf("invalid character in character data"));
+        }
+        match self.frames.last_mut() {
+            Some(f) => {
+                f.element.push_text(text);
+                Ok(())
+            }
+            None => Err(nwf("character data outside a stanza")),
+        }
+    }
+
+    /// The XML declaration (XML 1.0 §2.8): version 1.x, encoding UTF-8 if named (RFC 6120
+    /// §11.6).
+    fn xml_decl(&mut self, s: &str) -> Result<(), ParseError> {
+        let body = s.get(2..s.len().saturating_sub(2)).unwrap_or_default();
+        let mut version = false;
+        for a in Attributes::new(body, 3) {
+            let a = a.map_err(|e| map_attr(&e))?;
+            match (a.key.0, a.value.as_ref()) {
+                ("version", v) if v.starts_with("1.") => version = true,
+                ("encoding", e) if e.eq_ignore_ascii_case("UTF-8") => {}
+                ("encoding", _) => return Err(ParseError::UnsupportedEncoding),
+                ("standalone", "yes" | "no") => {}
+                _ => return Err(nwf("malformed XML declaration")),
+            }
+        }
+        if !version {
+            return Err(nwf("malformed XML declaration"));
+        }
+        self.phase = Phase::Prolog {
+            decl_allowed: false,
+        };
+        Ok(())
+    }
+
+    fn start_tag(&mut self, inner: &str, abs: usize) -> Result<(), ParseError> {
+        if self.phase == Phase::Closed {
+            return Err(nwf("content after the stream closed"));
+        }
+        let (qname, raw_attrs, empty) = parse_start(inner, self.limits.max_attributes)?;
+        let (prefix, local) = split_qname(qname).ok_or_else(|| nwf("invalid element name"))?;
+        let in_prolog = matches!(self.phase, Phase::Prolog { .. });
+        if !in_prolog && self.frames.len() >= self.limits.max_depth {
+            return Err(ParseError::Limit(LimitKind::Depth));
+        }
+
+        // Namespace declarations first (Namespaces in XML 1.0 §3), then resolution.
+        let ns_mark = self.scopes.len();
+        let mut attrs: Vec<(&str, &str, String)> = Vec::new();
+        for (key, value) in raw_attrs {
+            if key == "xmlns" {
+                if value == XML_NS || value == XMLNS_NS {
+                    return Err(nwf("reserved namespace as default"));
+                }
+                self.scopes.push((String::new(), value));
+            } else if let Some(p) = key.strip_prefix("xmlns:") {
+                if !is_ncname(p) || p == "xmlns" {
+                    return Err(nwf("invalid namespace declaration"));
+                }
+                if p == "xml" {
+                    if value != XML_NS {
+                        return Err(nwf("invalid namespace declaration"));
+                    }
+                    continue;
+                }
+                if value.is_empty() || value == XML_NS || value == XMLNS_NS {
+                    return Err(nwf("invalid namespace declaration"));
+                }
+                self.scopes.push((p.to_owned(), value));
+            } else {
+                let (p, l) = split_qname(key).ok_or_else(|| nwf("invalid attribute name"))?;
+                attrs.push((p, l, value));
+            }
+        }
+        if prefix == "xml" {
+            return Err(ParseError::BadNamespacePrefix);
+        }
+        let ns = self
+            .resolve(prefix)
+            .ok_or(ParseError::BadNamespacePrefix)?
+            .to_owned();
+        let mut element = Element::new(local, ns);
+        for (p, l, value) in attrs {
+            let (ans, aname) = match p {
+                "" => (String::new(), l.to_owned()),
+                "xml" => (String::new(), format!("xml:{l}")),
+                p => (
+                    self.resolve(p)
+                        .ok_or(ParseError::BadNamespacePrefix)?
+                        .to_owned(),
+                    l.to_owned(),
+                ),
+            };
+            if element.attr_ns(&aname, &ans).is_some() {
+                return Err(nwf("duplicate attribute"));
+            }
+            element.set_attr_ns(&aname, &ans, value);
+        }
+
+        if in_prolog {
+            return self.stream_open(qname, element, empty);
+        }
+        if self.frames.is_empty() {
+            self.stanza_start = Some(abs);
+        }
+        if empty {
+            self.scopes.truncate(ns_mark);
+            self.complete(element);
+        } else {
+            self.frames.push(Frame {
+                qname: qname.to_owned(),
+                ns_mark,
+                element,
+            });
+        }
+        Ok(())
+    }
+
+    /// The stream header (RFC 6120 §4.2, §4.7, §4.8).
+    fn stream_open(&mut self, qname: &str, root: Element, empty: bool) -> Result<(), ParseError> {
+        if !root.is("stream", STREAMS_NS) {
+            return Err(ParseError::InvalidNamespace);
+        }
+        let get = |n: &str| root.attr(n).map(str::to_owned);
+        let header = StreamHeader {
+            to: get("to"),
+            from: get("from"),
+            id: get("id"),
+            version: get("version"),
+            lang: get("xml:lang"),
+            default_ns: self.resolve("").unwrap_or_default().to_owned(),
+        };
+        self.pending.push_back(StreamEvent::StreamOpen(header));
+        self.stream_qname = qname.to_owned();
+        if empty {
+            self.close_stream();
+        } else {
+            self.phase = Phase::Open;
+        }
+        Ok(())
+    }
+
+    fn close_stream(&mut self) {
+        self.phase = Phase::Closed;
+        self.scopes.clear();
+        self.pending.push_back(StreamEvent::StreamClose);
+    }
+
+    /// A finished element: emitted when top-level, else appended to its parent.
+    fn complete(&mut self, element: Element) {
+        match self.frames.last_mut() {
+            Some(parent) => parent.element.push_child(element),
+            None => {
+                self.stanza_start = None;
+                self.pending.push_back(StreamEvent::Element(element));
+            }
+        }
+    }
+
+    fn end_tag(&mut self, rest: &str) -> Result<(), ParseError> {
+        let name = rest.trim_end_matches([' ', '\t', '\r', '\n']);
+        match self.frames.pop() {
+            Some(frame) => {
+                if frame.qname != name {
+                    return Err(nwf("mismatched end tag"));
+                }
+                self.scopes.truncate(frame.ns_mark);
+                self.complete(frame.element);
+                Ok(())
+            }
+            None if self.phase == Phase::Open && name == self.stream_qname => {
+                self.close_stream();
+                Ok(())
+            }
+            None => Err(nwf("unexpected end tag")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xml::chars::is_xml_char;
+    use proptest::prelude::*;
+    use std::time::{Duration, Instant};
+
+    const TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
+    const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+    const BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
+    const STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
+    const CLIENT_HEADER: &str = "<stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams' to='im.example.com' version='1.0'>";
+
+    type Outcome = (Vec<StreamEvent>, Option<ParseError>);
+
+    /// Feeds `chunks` in order, collecting events until the input runs out or an error.
+    fn run_chunks<'a>(limits: Limits, chunks: impl IntoIterator<Item = &'a [u8]>) -> Outcome {
+        let mut p = StreamParser::new(limits);
+        let mut events = Vec::new();
+        for c in chunks {
+            p.feed(c);
+            loop {
+                match p.next_event() {
+                    Ok(Some(e)) => events.push(e),
+                    Ok(None) => break,
+                    Err(e) => return (events, Some(e)),
+                }
+            }
+        }
+        (events, None)
+    }
+
+    fn run(data: &[u8]) -> Outcome {
+        run_chunks(Limits::default(), [data])
+    }
+
+    /// Parses `data` whole, one byte at a time and in two halves split at every position,
+    /// asserting identical outcomes; returns the outcome.
+    fn run_all_splits(limits: Limits, data: &[u8]) -> Outcome {
+        let whole = run_chunks(limits, [data]);
+        assert_eq!(run_chunks(limits, data.chunks(1)), whole, "byte by byte");
+        for i in 0..=data.len() {
+            let (a, b) = data.split_at(i);
+            assert_eq!(run_chunks(limits, [a, b]), whole, "split at {i}");
+        }
+        whole
+    }
+
+    fn header(
+        to: Option<&str>,
+        from: Option<&str>,
+        id: Option<&str>,
+        lang: Option<&str>,
+        ns: &str,
+    ) -> StreamEvent {
+        StreamEvent::StreamOpen(StreamHeader {
+            to: to.map(Into::into),
+            from: from.map(Into::into),
+            id: id.map(Into::into),
+            version: Some("1.0".into()),
+            lang: lang.map(Into::into),
+            default_ns: ns.into(),
+        })
+    }
+
+    fn el(e: Element) -> StreamEvent {
+        StreamEvent::Element(e)
+    }
+
+    /// RFC 6120 §9.1.1–§9.1.4: the client side of a whole client-to-server session.
+    #[test]
+    fn rfc6120_9_1_client_side() {
+        let stream = "<?xml version='1.0'?><stream:stream\n     from='juliet@im.example.com'\n     \
+            to='im.example.com'\n     version='1.0'\n     xml:lang='en'\n     \
+            xmlns='jabber:client'\n     xmlns:stream='http://etherx.jabber.org/streams'>\n\
+            <starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>\n\
+            <auth xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"\n     mechanism=\"SCRAM-SHA-1\">\
+            biwsbj1qdWxpZXQscj1vTXNUQUF3QUFBQU1BQUFBTlAwVEFBQUFBQUJQVTBBQQ==</auth>\n\
+            <iq id='yhc13a95' type='set'>\n     <bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>\
+            \n       <resource>balcony</resource>\n     </bind>\n   </iq>\n \
+            <message from='juliet@im.example.com/balcony'\n     id='ju2ba41c'\n     \
+            to='romeo@example.net'\n     type='chat'\n     xml:lang='en'>\
+            \n     <body>Art thou not Romeo, and a Montague?</body>\n   </message> \
+            </stream:stream>";
+        let (events, err) = run_all_splits(Limits::default(), stream.as_bytes());
+        assert_eq!(err, None);
+        let bind = Element::new("iq", "jabber:client")
+            .with_attr("id", "yhc13a95")
+            .with_attr("type", "set")
+            .with_text("\n     ")
+            .child(
+                Element::new("bind", BIND)
+                    .with_text("\n       ")
+                    .child(Element::new("resource", BIND).with_text("balcony"))
+                    .with_text("\n     "),
+            )
+            .with_text("\n   ");
+        let message = Element::new("message", "jabber:client")
+            .with_attr("from", "juliet@im.example.com/balcony")
+            .with_attr("id", "ju2ba41c")
+            .with_attr("to", "romeo@example.net")
+            .with_attr("type", "chat")
+            .with_attr("xml:lang", "en")
+            .with_text("\n     ")
+            .child(
+                Element::new("body", "jabber:client")
+                    .with_text("Art thou not Romeo, and a Montague?"),
+            )
+            .with_text("\n   ");
+        assert_eq!(
+            events,
+            vec![
+                header(
+                    Some("im.example.com"),
+                    Some("juliet@im.example.com"),
+                    None,
+                    Some("en"),
+                    "jabber:client"
+                ),
+                el(Element::new("starttls", TLS)),
+                el(Element::new("auth", SASL)
+                    .with_attr("mechanism", "SCRAM-SHA-1")
+                    .with_text("biwsbj1qdWxpZXQscj1vTXNUQUF3QUFBQU1BQUFBTlAwVEFBQUFBQUJQVTBBQQ==")),
+                el(bind),
+                el(message),
+                StreamEvent::StreamClose,
+            ]
+        );
+    }
+
+    /// RFC 6120 §9.1.1: the server's response header and features, then a stream error.
+    #[test]
+    fn rfc6120_9_1_server_side() {
+        let stream = "<stream:stream\n     from='im.example.com'\n     \
+            id='t7AMCin9zjMNwQKDnplntZPIDEI='\n     to='juliet@im.example.com'\n     \
+            version='1.0'\n     xml:lang='en'\n     xmlns='jabber:client'\n     \
+            xmlns:stream='http://etherx.jabber.org/streams'>\
+            <stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>\
+            <required/></starttls></stream:features>\
+            <proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>\
+            <stream:error><not-well-formed xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+            </stream:error></stream:stream>";
+        let (events, err) = run_all_splits(Limits::default(), stream.as_bytes());
+        assert_eq!(err, None);
+        assert_eq!(
+            events,
+            vec![
+                header(
+                    Some("juliet@im.example.com"),
+                    Some("im.example.com"),
+                    Some("t7AMCin9zjMNwQKDnplntZPIDEI="),
+                    Some("en"),
+                    "jabber:client"
+                ),
+                el(Element::new("features", STREAMS_NS)
+                    .child(Element::new("starttls", TLS).child(Element::new("required", TLS)))),
+                el(Element::new("proceed", TLS)),
+                el(Element::new("error", STREAMS_NS)
+                    .child(Element::new("not-well-formed", STANZAS))),
+                StreamEvent::StreamClose,
+            ]
+        );
+    }
+
+    /// RFC 6120 §9.2.1: a server-to-server stream header (content namespace jabber:server),
+    /// with a dialback-style prefixed element (XEP-0220 §2.1).
+    #[test]
+    fn rfc6120_9_2_server_to_server() {
+        let stream = "<stream:stream from='im.example.com' to='example.net' version='1.0' \
+            xmlns='jabber:server' xmlns:db='jabber:server:dialback' \
+            xmlns:stream='http://etherx.jabber.org/streams'>\
+            <db:result from='example.org' to='xmpp.example.com'>b4835385f37fe2895af6c196b59097b16862406db80559900d596b9c</db:result>";
+        let (events, err) = run_all_splits(Limits::default(), stream.as_bytes());
+        assert_eq!(err, None);
+        assert_eq!(
+            events,
+            vec![
+                header(
+                    Some("example.net"),
+                    Some("im.example.com"),
+                    None,
+                    None,
+                    "jabber:server"
+                ),
+                el(Element::new("result", "jabber:server:dialback")
+                    .with_attr("from", "example.org")
+                    .with_attr("to", "xmpp.example.com")
+                    .with_text("b4835385f37fe2895af6c196b59097b16862406db80559900d596b9c")),
+            ]
+        );
+    }
+
+    /// Escapes, character references, CDATA, line ends, namespaced and xml: attributes.
+    #[test]
+    fn text_attributes_and_namespaces() {
+        let stream = format!(
+            "{CLIENT_HEADER}<message to='a&amp;b&apos;&quot;&lt;&gt;' x:y='1 \t\n2&#10;' \
+            xmlns:x='urn:x' xml:lang='fr'>\
+            <body>1 &lt; 2 &amp;&amp; &#x1F600;&#233; \"q\" 'a'\r\nb\rc<![CDATA[<raw>&amp;]]]]></body>\
+            <x:data xmlns:x='urn:y'><inner xmlns=''/></x:data></message>"
+        );
+        let (events, err) = run_all_splits(Limits::default(), stream.as_bytes());
+        assert_eq!(err, None);
+        let mut message = Element::new("message", "jabber:client")
+            .with_attr("to", "a&b'\"<>")
+            .with_attr("xml:lang", "fr")
+            .child(
+                Element::new("body", "jabber:client")
+                    .with_text("1 < 2 && 😀é \"q\" 'a'\nb\nc<raw>&amp;]]"),
+            )
+            .child(Element::new("data", "urn:y").child(Element::new("inner", "")));
+        // Attribute order is document order; rebuild to match it.
+        message = {
+            let mut m = Element::new("message", "jabber:client").with_attr("to", "a&b'\"<>");
+            m.set_attr_ns("y", "urn:x", "1   2\n");
+            m.set_attr("xml:lang", "fr");
+            for n in message.nodes() {
+                if let crate::xml::Node::Element(c) = n {
+                    m.push_child(c.clone());
+                }
+            }
+            m
+        };
+        assert_eq!(events.get(1), Some(&el(message.clone())));
+        assert_eq!(message.attr("y"), None);
+        assert_eq!(message.attr_ns("y", "urn:x"), Some("1   2\n"));
+        // And it round-trips through the serializer.
+        let again = format!("{CLIENT_HEADER}{}", message.to_xml("jabber:client"));
+        assert_eq!(run(again.as_bytes()).0.get(1), Some(&el(message)));
+    }
+
+    #[test]
+    fn keepalives_bom_and_several_elements_per_feed() {
+        let stream = format!(
+            "\u{FEFF}<?xml version=\"1.0\" encoding=\"utf-8\" standalone='yes'?>\n{CLIENT_HEADER} \n \
+            <presence/> <presence/>\t\r\n<iq type='get' id='1'/>  </stream:stream>  \n"
+        );
+        let (events, err) = run_all_splits(Limits::default(), stream.as_bytes());
+        assert_eq!(err, None);
+        assert_eq!(events.len(), 5);
+        assert_eq!(events[1], el(Element::new("presence", "jabber:client")));
+        assert_eq!(events[4], StreamEvent::StreamClose);
+    }
+
+    #[test]
+    fn self_closing_stream_and_prefixed_default() {
+        let s = "<s:stream xmlns:s='http://etherx.jabber.org/streams'/>";
+        let (events, err) = run_all_splits(Limits::default(), s.as_bytes());
+        assert_eq!(err, None);
+        assert_eq!(
+            events,
+            vec![
+                StreamEvent::StreamOpen(StreamHeader::default()),
+                StreamEvent::StreamClose
+            ]
+        );
+    }
+
+    #[test]
+    fn reset_expects_new_header() {
+        let mut p = StreamParser::new(Limits::default());
+        p.feed(CLIENT_HEADER.as_bytes());
+        p.feed(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/><garbage");
+        assert!(matches!(
+            p.next_event(),
+            Ok(Some(StreamEvent::StreamOpen(_)))
+        ));
+        assert!(matches!(p.next_event(), Ok(Some(StreamEvent::Element(_)))));
+        assert_eq!(p.next_event(), Ok(None));
+        assert!(p.buffered_len() > 0);
+        p.reset();
+        assert_eq!(p.buffered_len(), 0);
+        p.feed(b"<?xml version='1.0'?>");
+        p.feed(CLIENT_HEADER.as_bytes());
+        p.feed(b"<message/>");
+        assert!(matches!(
+            p.next_event(),
+            Ok(Some(StreamEvent::StreamOpen(_)))
+        ));
+        assert_eq!(
+            p.next_event(),
+            Ok(Some(el(Element::new("message", "jabber:client"))))
+        );
+        assert_eq!(p.next_event(), Ok(None));
+        assert_eq!(p.buffered_len(), 0);
+        // A reset also revives a dead parser.
+        p.feed(b"<!--");
+        assert!(p.next_event().is_err());
+        p.reset();
+        p.feed(CLIENT_HEADER.as_bytes());
+        assert!(matches!(
+            p.next_event(),
+            Ok(Some(StreamEvent::StreamOpen(_)))
+        ));
+    }
+
+    const BILLION_LAUGHS: &str = "<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n \
+        <!ENTITY lol \"lol\">\n <!ENTITY lol2 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">\n \
+        <!ENTITY lol3 \"&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;\">\n]>\n\
+        <stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>\
+        <message><body>&lol3;</body></message>";
+
+    fn nwf_any(r: &Option<ParseError>) -> bool {
+        matches!(r, Some(ParseError::NotWellFormed(_)))
+    }
+
+    /// Each error kind, each input checked at every split point.
+    #[test]
+    fn errors() {
+        use LimitKind as L;
+        use ParseError as E;
+        use RestrictedKind as R;
+        let h = CLIENT_HEADER;
+        let cases: Vec<(String, Option<ParseError>)> = vec![
+            (BILLION_LAUGHS.into(), Some(E::Restricted(R::Doctype))),
+            (format!("{h}<!DOCTYPE x>"), Some(E::Restricted(R::Doctype))),
+            (
+                format!("{h}<!ENTITY x 'y'>"),
+                Some(E::Restricted(R::Doctype)),
+            ),
+            (format!("{h}<!-- hi -->"), Some(E::Restricted(R::Comment))),
+            (format!("{h}<message><!--"), Some(E::Restricted(R::Comment))),
+            (
+                "<?php echo 1; ?>".into(),
+                Some(E::Restricted(R::ProcessingInstruction)),
+            ),
+            (
+                format!("{h}<?php"),
+                Some(E::Restricted(R::ProcessingInstruction)),
+            ),
+            (
+                format!("{h}<a><?xml version='1.0'?>"),
+                Some(E::Restricted(R::ProcessingInstruction)),
+            ),
+            (
+                format!("<?xml version='1.0'?><?xml version='1.0'?>{h}"),
+                Some(E::Restricted(R::ProcessingInstruction)),
+            ),
+            (
+                format!("{h}<a>&foo;</a>"),
+                Some(E::Restricted(R::EntityReference)),
+            ),
+            (
+                format!("{h}<a b='&nbsp;'/>"),
+                Some(E::Restricted(R::EntityReference)),
+            ),
+            (
+                "<stream:stream xmlns:stream='urn:wrong'>".into(),
+                Some(E::InvalidNamespace),
+            ),
+            (
+                "<foo xmlns='http://etherx.jabber.org/streams'>".into(),
+                Some(E::InvalidNamespace),
+            ),
+            (
+                "<stream xmlns='jabber:client'>".into(),
+                Some(E::InvalidNamespace),
+            ),
+            (
+                "<stream:stream xmlns='jabber:client'>".into(),
+                Some(E::BadNamespacePrefix),
+            ),
+            (format!("{h}<foo:bar/>"), Some(E::BadNamespacePrefix)),
+            (format!("{h}<bar foo:x='1'/>"), Some(E::BadNamespacePrefix)),
+            (
+                format!("{h}<a xmlns:p='u'/><p:b/>"),
+                Some(E::BadNamespacePrefix),
+            ),
+            (format!("{h}<xml:a/>"), Some(E::BadNamespacePrefix)),
+            (
+                format!("<?xml version='1.0' encoding='ISO-8859-1'?>{h}"),
+                Some(E::UnsupportedEncoding),
+            ),
+            (
+                format!("<?xml version='1.0' encoding='UTF-16'?>{h}"),
+                Some(E::UnsupportedEncoding),
+            ),
+            (
+                format!("{h}<a>caf\u{e9}</a>").replace('é', "\u{FFFD}"),
+                None,
+            ),
+        ];
+        for (input, want) in &cases {
+            let (_, got) = run_all_splits(Limits::default(), input.as_bytes());
+            assert_eq!(&got, want, "input {input:?}");
+        }
+
+        let not_well_formed: Vec<String> = vec![
+            format!("{h}<a></b>"),
+            format!("{h}</a>"),
+            "</stream:stream>".into(),
+            format!("{h}</stream>"),
+            format!("{h}hello"),
+            "hello".into(),
+            format!("{h}<a>]]></a>"),
+            format!("{h}<a b='1' b='2'/>"),
+            format!("{h}<a xmlns:p='u' xmlns:q='u' p:b='1' q:b='2'/>"),
+            format!("{h}<a b=1/>"),
+            format!("{h}<a b='1' / >"),
+            format!("{h}<a>&#0;</a>"),
+            format!("{h}<a>&#1;</a>"),
+            format!("{h}<a>\u{1}</a>"),
+            format!("{h}<a b='\u{1b}'/>"),
+            format!("{h}<a>&amp</a>"),
+            format!("{h}<a>& b;</a>"),
+            format!("{h}<a><![CDAT[x]]></a>"),
+            format!("{h}<![CDATA[x]]>"),
+            format!("{h}<a <b>"),
+            format!("{h}<a b='<'>"),
+            format!("{h}<>"),
+            format!("{h}<1a/>"),
+            format!("{h}<a:b:c/>"),
+            format!("{h}<a xmlns:p=''/>"),
+            format!("{h}<a xmlns:xml='urn:x'/>"),
+            format!("{h}<a xmlns:xmlns='urn:x'/>"),
+            format!("{h}<a xmlns='http://www.w3.org/XML/1998/namespace'/>"),
+            format!("{h}</stream:stream><a/>"),
+            format!("{h}</stream:stream>text"),
+            "<?xml encoding='UTF-8'?>".into(),
+        ];
+        for input in &not_well_formed {
+            let (_, got) = run_all_splits(Limits::default(), input.as_bytes());
+            assert!(nwf_any(&got), "input {input:?} gave {got:?}");
+        }
+
+        let mut bad_utf8 = h.as_bytes().to_vec();
+        bad_utf8.extend_from_slice(b"<a>\xff\xfe</a>");
+        assert_eq!(
+            run_all_splits(Limits::default(), &bad_utf8).1,
+            Some(E::UnsupportedEncoding)
+        );
+
+        // Limits, with a short header (77 bytes) so it fits the small stanza limit.
+        let h = "<s:stream xmlns:s='http://etherx.jabber.org/streams' xmlns='jabber:client'>";
+        let small = Limits {
+            max_stanza_bytes: 100,
+            max_depth: 3,
+            max_attributes: 4,
+        };
+        let limit_cases: Vec<(String, Option<ParseError>)> = vec![
+            (format!("{h}<a><b><c/></b></a>"), None),
+            (
+                format!("{h}<a><b><c><d/></c></b></a>"),
+                Some(E::Limit(L::Depth)),
+            ),
+            (format!("{h}<a b='1' c='2' d='3' e='4'/>"), None),
+            (
+                format!("{h}<a b='1' c='2' d='3' e='4' f='5'/>"),
+                Some(E::Limit(L::Attributes)),
+            ),
+            (
+                format!("{h}<a xmlns:b='1' xmlns:c='2' xmlns:d='3' d:e='4' f='5'/>"),
+                Some(E::Limit(L::Attributes)),
+            ),
+            (format!("{h}<a>{}</a>", "x".repeat(93)), None),
+            (
+                format!("{h}<a>{}</a>", "x".repeat(94)),
+                Some(E::Limit(L::StanzaSize)),
+            ),
+            // A never-ending text run, a never-ending tag, a never-ending header.
+            (
+                format!("{h}<a>{}", "x".repeat(200)),
+                Some(E::Limit(L::StanzaSize)),
+            ),
+            (
+                format!("{h}<a b='{}", "x".repeat(200)),
+                Some(E::Limit(L::StanzaSize)),
+            ),
+            (
+                format!("<s:stream to='{}", "x".repeat(200)),
+                Some(E::Limit(L::StanzaSize)),
+            ),
+            (
+                format!("{h}<a><![CDATA[{}", "x".repeat(200)),
+                Some(E::Limit(L::StanzaSize)),
+            ),
+            (
+                format!("<?xml version='1.0' {}", " ".repeat(200)),
+                Some(E::Limit(L::StanzaSize)),
+            ),
+            // Many small children add up.
+            (
+                format!("{h}<a>{}</a>", "<b/>".repeat(30)),
+                Some(E::Limit(L::StanzaSize)),
+            ),
+            // Whitespace between stanzas is not held, so is not limited.
+            (
+                format!("{h}{}<a/>{}<a/>", " ".repeat(500), "\n".repeat(500)),
+                None,
+            ),
+        ];
+        for (input, want) in &limit_cases {
+            let (_, got) = run_all_splits(small, input.as_bytes());
+            assert_eq!(&got, want, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn exact_stanza_size_boundary() {
+        let h = CLIENT_HEADER;
+        let limits = Limits {
+            max_stanza_bytes: 150,
+            ..Limits::default()
+        };
+        let ok = format!("<a>{}</a>", "x".repeat(150 - 7));
+        assert_eq!(ok.len(), 150);
+        let (ev, err) = run_all_splits(limits, format!("{h}{ok}").as_bytes());
+        assert_eq!((ev.len(), err), (2, None));
+        let too_big = format!("{h}<a>{}</a>", "x".repeat(150 - 6));
+        assert_eq!(
+            run_all_splits(limits, too_big.as_bytes()).1,
+            Some(ParseError::Limit(LimitKind::StanzaSize))
+        );
+    }
+
+    #[test]
+    fn dead_parser_repeats_its_error() {
+        let mut p = StreamParser::new(Limits::default());
+        p.feed(CLIENT_HEADER.as_bytes());
+        p.feed(b"<!-- x --><message/>");
+        assert!(p.next_event().is_ok());
+        let e = p.next_event().unwrap_err();
+        assert_eq!(e, ParseError::Restricted(RestrictedKind::Comment));
+        assert_eq!(e.condition(), "restricted-xml");
+        p.feed(b"<message/>");
+        assert_eq!(p.next_event(), Err(e.clone()));
+        assert_eq!(p.next_event(), Err(e));
+        assert_eq!(p.buffered_len(), 0);
+    }
+
+    #[test]
+    fn conditions_and_messages() {
+        let all = [
+            (ParseError::NotWellFormed("x".into()), "not-well-formed"),
+            (
+                ParseError::Restricted(RestrictedKind::Doctype),
+                "restricted-xml",
+            ),
+            (ParseError::Limit(LimitKind::Depth), "policy-violation"),
+            (ParseError::InvalidNamespace, "invalid-namespace"),
+            (ParseError::BadNamespacePrefix, "bad-namespace-prefix"),
+            (ParseError::UnsupportedEncoding, "unsupported-encoding"),
+        ];
+        for (e, c) in all {
+            assert_eq!(e.condition(), c);
+            assert!(!e.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn header_debug_scrubs_jids() {
+        let (events, _) = run(
+            b"<stream:stream from='juliet@im.example.com' to='secret.example' \
+              xmlns:stream='http://etherx.jabber.org/streams'>",
+        );
+        let d = format!("{events:?}");
+        assert!(!d.contains("juliet") && !d.contains("secret"), "{d}");
+    }
+
+    #[test]
+    fn buffer_is_released_between_stanzas() {
+        let mut p = StreamParser::new(Limits::default());
+        p.feed(CLIENT_HEADER.as_bytes());
+        let big = format!("<message><body>{}</body></message>", "x".repeat(100_000));
+        p.feed(big.as_bytes());
+        p.feed(b"<presence");
+        assert!(p.next_event().unwrap().is_some());
+        assert!(p.next_event().unwrap().is_some());
+        assert_eq!(p.next_event(), Ok(None));
+        assert!(p.buffered_len() < 100, "held {}", p.buffered_len());
+    }
+
+    /// 200 KiB stanza fed one byte at a time: linear, so quick (quadratic would take minutes).
+    #[test]
+    fn linear_on_one_byte_chunks() {
+        let unit = "a&amp;<b x='y'>é</b>";
+        let n = 200 * 1024 / unit.len() + 1;
+        let text = unit.repeat(n);
+        let stanza = format!(
+            "<message><body>{text}</body><x a='{}'/></message>",
+            "v".repeat(4096)
+        );
+        assert!(stanza.len() > 200 * 1024 && stanza.len() < Limits::default().max_stanza_bytes);
+        let t0 = Instant::now();
+        let mut p = StreamParser::new(Limits::default());
+        p.feed(CLIENT_HEADER.as_bytes());
+        assert!(matches!(
+            p.next_event(),
+            Ok(Some(StreamEvent::StreamOpen(_)))
+        ));
+        let mut got = None;
+        for b in stanza.as_bytes() {
+            p.feed(std::slice::from_ref(b));
+            if let Some(ev) = p.next_event().unwrap() {
+                got = Some(ev);
+            }
+        }
+        let Some(StreamEvent::Element(m)) = got else {
+            panic!("no element");
+        };
+        assert_eq!(m.name(), "message");
+        assert_eq!(m.children().count(), 2);
+        assert_eq!(m.first_child().unwrap().children().count(), n);
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "took {:?}",
+            t0.elapsed()
+        );
+    }
+
+    /// The fuzzing entry point on the unit vectors (seeds for a fuzz corpus).
+    #[test]
+    fn fuzzing_entry_point_on_vectors() {
+        crate::xml::fuzzing::parse_stream(BILLION_LAUGHS.as_bytes());
+        crate::xml::fuzzing::parse_stream(b"");
+        crate::xml::fuzzing::parse_stream(b"\xEF\xBB");
+        let s = format!(
+            "{CLIENT_HEADER}<message to='a&amp;b' xmlns:x='urn:x' x:y='&#9;'><body>&lt;&#13;\r\n\
+             <![CDATA[]]>]]&gt;</body><x:z xmlns=''/></message></stream:stream>"
+        );
+        crate::xml::fuzzing::parse_stream(s.as_bytes());
+    }
+
+    // ---- property tests ----
+
+    fn name() -> impl Strategy<Value = String> {
+        "[a-zA-Z_\u{e9}][a-zA-Z0-9_.\u{e9}-]{0,6}"
+            .prop_filter("reserved", |n| !n.to_ascii_lowercase().starts_with("xml"))
+    }
+
+    fn ns() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            Just("jabber:client".to_owned()),
+            Just("urn:a".to_owned()),
+            Just("urn:x:b".to_owned()),
+            Just("http://e.example/?a=1&b='2'\"<>".to_owned()),
+        ]
+    }
+
+    fn foreign_ns() -> impl Strategy<Value = String> {
+        ns().prop_filter("needs a namespace", |n| !n.is_empty())
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        let c = prop_oneof![
+            3 => prop::sample::select(vec![
+                '<', '&', '>', '\'', '"', '\r', '\n', '\t', ']', ' ', 'é', '😀', 'a', ';', '#'
+            ]),
+            1 => any::<char>().prop_filter("XML Char", |c| is_xml_char(*c)),
+        ];
+        prop::collection::vec(c, 0..12).prop_map(|v| v.into_iter().collect())
+    }
+
+    fn with_attrs(mut e: Element, attrs: Vec<(Option<String>, String, String)>) -> Element {
+        for (ns, name, value) in attrs {
+            match ns {
+                Some(ns) => e.set_attr_ns(&name, &ns, value),
+                None => e.set_attr(&name, value),
+            }
+        }
+        e
+    }
+
+    fn attrs() -> impl Strategy<Value = Vec<(Option<String>, String, String)>> {
+        let key = prop_oneof![
+            name().prop_map(|n| (None, n)),
+            Just((None, "xml:lang".to_owned())),
+            (foreign_ns(), name()).prop_map(|(ns, n)| (Some(ns), n)),
+        ];
+        prop::collection::vec((key, text()).prop_map(|((ns, n), v)| (ns, n, v)), 0..4)
+    }
+
+    fn element() -> impl Strategy<Value = Element> {
+        let leaf = (name(), ns(), attrs(), text())
+            .prop_map(|(n, ns, a, t)| with_attrs(Element::new(n, ns), a).with_text(t));
+        leaf.prop_recursive(4, 32, 5, |inner| {
+            let node = prop_oneof![inner.prop_map(Node::Element), text().prop_map(Node::Text),];
+            (name(), ns(), attrs(), prop::collection::vec(node, 0..5)).prop_map(
+                |(n, ns, a, nodes)| {
+                    let mut e = with_attrs(Element::new(n, ns), a);
+                    for node in nodes {
+                        match node {
+                            Node::Element(c) => e.push_child(c),
+                            Node::Text(t) => e.push_text(t),
+                        }
+                    }
+                    e
+                },
+            )
+        })
+    }
+
+    use crate::xml::Node;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// parse∘serialize = id, whole and split at an arbitrary point.
+        #[test]
+        fn round_trip(e in element(), split in any::<prop::sample::Index>()) {
+            let doc = format!("{CLIENT_HEADER}{}", e.to_xml("jabber:client"));
+            let (events, err) = run(doc.as_bytes());
+            prop_assert_eq!(err, None);
+            prop_assert_eq!(events.get(1), Some(&StreamEvent::Element(e.clone())));
+            let (a, b) = doc.as_bytes().split_at(split.index(doc.len() + 1));
+            let (events2, err2) = run_chunks(Limits::default(), [a, b]);
+            prop_assert_eq!(err2, None);
+            prop_assert_eq!(events2, events);
+        }
+
+        /// Arbitrary bytes, alone or after a valid header, never break the invariants.
+        #[test]
+        fn fuzz_bytes(bytes in prop::collection::vec(any::<u8>(), 0..64), with_header: bool) {
+            let mut doc = if with_header { CLIENT_HEADER.as_bytes().to_vec() } else { Vec::new() };
+            doc.extend_from_slice(&bytes);
+            crate::xml::fuzzing::parse_stream(&doc);
+        }
+
+        /// Random streams assembled from XML-ish fragments never break the invariants.
+        #[test]
+        fn fuzz_fragments(parts in prop::collection::vec(prop::sample::select(vec![
+            "<a>", "</a>", "<b x='1'/>", "<c xmlns='urn:c'>", "</c>", "&amp;", "&#x41;", "&bad;",
+            "text", " ", "\r\n", "<![CDATA[<x>]]>", "<p:d xmlns:p='urn:p' p:k='v'>", "</p:d>",
+            "<!--", "<?pi?>", "]]>", "<e a='\"' b=\"'\">", "</e>", "</stream:stream>", "\u{e9}",
+            "\u{1}", "<", ">", "'", "xml:lang='en'", "<f xml:lang='de'/>",
+        ]), 0..40)) {
+            let body: String = parts.concat();
+            let doc = format!("{CLIENT_HEADER}{body}");
+            crate::xml::fuzzing::parse_stream(doc.as_bytes());
+        }
+    }
+}
