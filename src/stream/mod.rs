@@ -196,7 +196,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> XmlStream<S> {
 
     /// Upgrades a cleartext stream to TLS after `<proceed/>` (RFC 6120 §5.4.3.3).
     pub async fn starttls(self, acceptor: &tokio_rustls::TlsAcceptor) -> Result<XmlStream<S>, TlsError> {
-        if self.parser.buffered_len() > 0 {
+        if self.parser.unconsumed_len() > 0 {
             return Err(TlsError::Pipelined);
         }
         let plain = match self.transport {

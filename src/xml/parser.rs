@@ -338,6 +338,13 @@ impl StreamParser {
         self.buf.len()
     }
 
+    /// Bytes received but not yet consumed by a returned event. After `<starttls/>` this
+    /// must be zero: RFC 6120 §5.4.3.3 forbids pipelining data into the TLS handshake.
+    pub fn unconsumed_len(&self) -> usize {
+        let queued = usize::from(!self.tree.pending.is_empty());
+        self.buf.len().saturating_sub(self.start) + queued
+    }
+
     fn advance(&mut self) -> Result<Option<StreamEvent>, ParseError> {
         loop {
             if let Some(ev) = self.tree.pending.pop_front() {
