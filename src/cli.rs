@@ -121,7 +121,10 @@ pub fn resolve(cli: &Cli) -> Result<(Config, PathBuf, bool), Error> {
 
 /// Runs the command line; returns the process exit code.
 pub async fn main(cli: Cli) -> Result<(), Error> {
-    if let Command::Config { command: ConfigCommand::Example } = &cli.command {
+    if let Command::Config {
+        command: ConfigCommand::Example,
+    } = &cli.command
+    {
         print!("{}", Config::EXAMPLE);
         return Ok(());
     }
@@ -138,7 +141,12 @@ async fn run(config: &Config, state_dir: &Path, development: bool) -> Result<(),
     crate::log::init(&config.log.level);
     let running = crate::server::start(config, state_dir).await?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "allium {} serving {}", env!("CARGO_PKG_VERSION"), config.server.domains.join(", "))?;
+    writeln!(
+        out,
+        "allium {} serving {}",
+        env!("CARGO_PKG_VERSION"),
+        config.server.domains.join(", ")
+    )?;
     for a in &running.c2s {
         writeln!(out, "listening c2s {a}")?;
     }
@@ -150,7 +158,12 @@ async fn run(config: &Config, state_dir: &Path, development: bool) -> Result<(),
             out,
             "development server: state in {dir}; add an account with\n  printf 'secret\\n' | allium account add alice@{domain} --state-dir {dir}",
             dir = state_dir.display(),
-            domain = config.server.domains.first().map(String::as_str).unwrap_or("localhost"),
+            domain = config
+                .server
+                .domains
+                .first()
+                .map(String::as_str)
+                .unwrap_or("localhost"),
         )?;
     }
     writeln!(out, "ready")?;
@@ -185,11 +198,19 @@ async fn wait_for_signal() {
 
 /// Normalizes an account JID and checks that its domain is hosted.
 fn account_jid(config: &Config, s: &str) -> Result<jid::BareJid, Error> {
-    let j = jid::BareJid::new(s).map_err(|e| Error::Usage(format!("'{s}' is not a valid bare JID: {e}")))?;
+    let j = jid::BareJid::new(s)
+        .map_err(|e| Error::Usage(format!("'{s}' is not a valid bare JID: {e}")))?;
     if j.node().is_none() {
-        return Err(Error::Usage(format!("'{s}' has no local part: use user@domain")));
+        return Err(Error::Usage(format!(
+            "'{s}' has no local part: use user@domain"
+        )));
     }
-    if !config.server.domains.iter().any(|d| d.eq_ignore_ascii_case(j.domain().as_str())) {
+    if !config
+        .server
+        .domains
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(j.domain().as_str()))
+    {
         return Err(Error::Usage(format!(
             "the domain of '{s}' is not hosted here (hosted: {})",
             config.server.domains.join(", ")
@@ -227,15 +248,19 @@ async fn account(config: &Config, state_dir: &Path, cmd: &AccountCommand) -> Res
         AccountCommand::Add { jid } => {
             let j = account_jid(config, jid)?;
             let pw = read_password()?;
-            let creds = tokio::task::spawn_blocking(move || crate::auth::hash_password(pw.as_str(), iterations))
-                .await
-                .map_err(|_| Error::Usage("password hashing was interrupted".into()))??;
+            let creds = tokio::task::spawn_blocking(move || {
+                crate::auth::hash_password(pw.as_str(), iterations)
+            })
+            .await
+            .map_err(|_| Error::Usage("password hashing was interrupted".into()))??;
             match storage.create_account(j.as_str(), &creds).await {
                 Ok(()) => {
                     println!("account {j} created");
                     Ok(())
                 }
-                Err(crate::storage::Error::AccountExists) => Err(Error::Usage(format!("account {j} already exists"))),
+                Err(crate::storage::Error::AccountExists) => {
+                    Err(Error::Usage(format!("account {j} already exists")))
+                }
                 Err(e) => Err(e.into()),
             }
         }
@@ -245,9 +270,11 @@ async fn account(config: &Config, state_dir: &Path, cmd: &AccountCommand) -> Res
                 return Err(Error::Usage(format!("no account {j}")));
             }
             let pw = read_password()?;
-            let creds = tokio::task::spawn_blocking(move || crate::auth::hash_password(pw.as_str(), iterations))
-                .await
-                .map_err(|_| Error::Usage("password hashing was interrupted".into()))??;
+            let creds = tokio::task::spawn_blocking(move || {
+                crate::auth::hash_password(pw.as_str(), iterations)
+            })
+            .await
+            .map_err(|_| Error::Usage("password hashing was interrupted".into()))??;
             if storage.set_credentials(j.as_str(), &creds).await? {
                 println!("password of {j} changed");
                 Ok(())
@@ -280,13 +307,21 @@ fn fingerprints(config: &Config, state_dir: &Path) -> Result<(), Error> {
         crate::server::open_storage(state_dir).map(drop)?;
         crate::tls::load_or_generate(state_dir, &config.server.domains)?
     } else {
-        crate::tls::load(Path::new(&config.tls.certificate), Path::new(&config.tls.key))?
+        crate::tls::load(
+            Path::new(&config.tls.certificate),
+            Path::new(&config.tls.key),
+        )?
     };
     let Some(leaf) = material.chain.first() else {
         return Err(Error::Usage("the certificate chain is empty".into()));
     };
     let f = crate::tls::fingerprints(leaf)?;
-    let ports: Vec<u16> = config.c2s_addrs().iter().chain(config.c2s_tls_addrs().iter()).map(|a| a.port()).collect();
+    let ports: Vec<u16> = config
+        .c2s_addrs()
+        .iter()
+        .chain(config.c2s_tls_addrs().iter())
+        .map(|a| a.port())
+        .collect();
     for d in &config.server.domains {
         println!("{d}");
         println!("  SHA-1   {}", f.sha1);

@@ -53,7 +53,8 @@ pub fn database_path(state_dir: &Path) -> PathBuf {
 
 /// Opens (creating if needed) the state directory and database.
 pub fn open_storage(state_dir: &Path) -> Result<Storage, Error> {
-    crate::tls::create_private_dir(state_dir).map_err(|e| Error::StateDir(state_dir.to_owned(), e))?;
+    crate::tls::create_private_dir(state_dir)
+        .map_err(|e| Error::StateDir(state_dir.to_owned(), e))?;
     Ok(Storage::open(&database_path(state_dir))?)
 }
 
@@ -75,7 +76,10 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
     let material = if config.tls.certificate.is_empty() {
         crate::tls::load_or_generate(state_dir, &config.server.domains)?
     } else {
-        crate::tls::load(Path::new(&config.tls.certificate), Path::new(&config.tls.key))?
+        crate::tls::load(
+            Path::new(&config.tls.certificate),
+            Path::new(&config.tls.key),
+        )?
     };
     let tls = crate::tls::server_config(&material, config.tls.min_version == "1.3")?;
     let router = Router::new(
@@ -107,22 +111,46 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
             config.auth.max_failures_per_source,
         ),
         shutdown: shutdown.clone(),
-        default_domain: config.server.domains.first().cloned().unwrap_or_else(|| "localhost".to_owned()),
+        default_domain: config
+            .server
+            .domains
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "localhost".to_owned()),
     });
     let tracker = TaskTracker::new();
-    let mut running =
-        Running { c2s: Vec::new(), c2s_tls: Vec::new(), shutdown, tracker, router, storage };
-    for (addrs, entry) in [(config.c2s_addrs(), Entry::StartTls), (config.c2s_tls_addrs(), Entry::DirectTls)] {
+    let mut running = Running {
+        c2s: Vec::new(),
+        c2s_tls: Vec::new(),
+        shutdown,
+        tracker,
+        router,
+        storage,
+    };
+    for (addrs, entry) in [
+        (config.c2s_addrs(), Entry::StartTls),
+        (config.c2s_tls_addrs(), Entry::DirectTls),
+    ] {
         for addr in addrs {
-            let listener = TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
-            let local = listener.local_addr().map_err(|source| Error::Bind { addr, source })?;
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Bind { addr, source })?;
+            let local = listener
+                .local_addr()
+                .map_err(|source| Error::Bind { addr, source })?;
             info!(kind = if entry == Entry::StartTls { "c2s" } else { "c2s_tls" }, addr = %local, "listening");
             match entry {
                 Entry::StartTls => running.c2s.push(local),
                 Entry::DirectTls => running.c2s_tls.push(local),
             }
-            let (cx, tracker, shutdown) = (cx.clone(), running.tracker.clone(), running.shutdown.clone());
-            running.tracker.spawn(accept_loop(listener, cx, entry, tracker, shutdown));
+            let (cx, tracker, shutdown) = (
+                cx.clone(),
+                running.tracker.clone(),
+                running.shutdown.clone(),
+            );
+            running
+                .tracker
+                .spawn(accept_loop(listener, cx, entry, tracker, shutdown));
         }
     }
     Ok(running)
@@ -167,7 +195,10 @@ impl Running {
         self.router.close_all(StreamCondition::SystemShutdown);
         self.shutdown.cancel();
         self.tracker.close();
-        if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
             debug!("some connections did not finish in time");
         }
         self.storage.close().await;

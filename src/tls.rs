@@ -66,14 +66,22 @@ pub fn self_signed_paths(state_dir: &Path) -> (PathBuf, PathBuf) {
 /// Loads a PEM certificate chain and key.
 pub fn load(cert: &Path, key: &Path) -> Result<Material, Error> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|_| Error::Pem { what: "certificate", path: cert.to_owned() })?
+        .map_err(|_| Error::Pem {
+            what: "certificate",
+            path: cert.to_owned(),
+        })?
         .filter_map(Result::ok)
         .collect();
     if chain.is_empty() {
-        return Err(Error::Pem { what: "certificate", path: cert.to_owned() });
+        return Err(Error::Pem {
+            what: "certificate",
+            path: cert.to_owned(),
+        });
     }
-    let key =
-        PrivateKeyDer::from_pem_file(key).map_err(|_| Error::Pem { what: "private key", path: key.to_owned() })?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|_| Error::Pem {
+        what: "private key",
+        path: key.to_owned(),
+    })?;
     Ok(Material { chain, key })
 }
 
@@ -83,8 +91,16 @@ pub fn load_or_generate(state_dir: &Path, names: &[String]) -> Result<Material, 
     let (cert_path, key_path) = self_signed_paths(state_dir);
     if cert_path.exists() && key_path.exists() {
         let m = load(&cert_path, &key_path)?;
-        let covered = m.chain.first().map(|c| cert_names(c)).transpose()?.unwrap_or_default();
-        if names.iter().all(|n| covered.iter().any(|c| c.eq_ignore_ascii_case(n))) {
+        let covered = m
+            .chain
+            .first()
+            .map(|c| cert_names(c))
+            .transpose()?
+            .unwrap_or_default();
+        if names
+            .iter()
+            .all(|n| covered.iter().any(|c| c.eq_ignore_ascii_case(n)))
+        {
             return Ok(m);
         }
     }
@@ -92,7 +108,10 @@ pub fn load_or_generate(state_dir: &Path, names: &[String]) -> Result<Material, 
     let dir = cert_path.parent().unwrap_or(state_dir).to_owned();
     create_private_dir(&dir)?;
     write_private(&key_path, ck.signing_key.serialize_pem().as_bytes())?;
-    std::fs::write(&cert_path, ck.cert.pem()).map_err(|source| Error::Io { path: cert_path.clone(), source })?;
+    std::fs::write(&cert_path, ck.cert.pem()).map_err(|source| Error::Io {
+        path: cert_path.clone(),
+        source,
+    })?;
     load(&cert_path, &key_path)
 }
 
@@ -105,7 +124,10 @@ pub fn create_private_dir(dir: &Path) -> Result<(), Error> {
         use std::os::unix::fs::DirBuilderExt;
         b.mode(0o700);
     }
-    b.create(dir).map_err(|source| Error::Io { path: dir.to_owned(), source })
+    b.create(dir).map_err(|source| Error::Io {
+        path: dir.to_owned(),
+        source,
+    })
 }
 
 fn write_private(path: &Path, data: &[u8]) -> Result<(), Error> {
@@ -117,8 +139,14 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), Error> {
         use std::os::unix::fs::OpenOptionsExt;
         o.mode(0o600);
     }
-    let mut f = o.open(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
-    f.write_all(data).map_err(|source| Error::Io { path: path.to_owned(), source })
+    let mut f = o.open(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    f.write_all(data).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// DNS names (subjectAltName) a certificate covers.
@@ -176,7 +204,11 @@ pub fn fingerprints(cert: &CertificateDer<'_>) -> Result<Fingerprints, Error> {
 }
 
 fn colon_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 #[cfg(test)]
@@ -197,7 +229,10 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt;
             let (_, key) = self_signed_paths(dir.path());
-            assert_eq!(std::fs::metadata(key).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(key).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         let f = fingerprints(&a.chain[0]).unwrap();
         assert_eq!(f.sha1.len(), 20 * 3 - 1);

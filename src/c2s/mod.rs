@@ -83,10 +83,15 @@ where
     async move {
         debug!(direct_tls = entry == Entry::DirectTls, "connection opened");
         let source = cx.limiter.source_key(source);
-        let negotiated =
-            tokio::time::timeout(cx.handshake_timeout, negotiate(&cx, io, entry, source, sid.clone())).await;
+        let negotiated = tokio::time::timeout(
+            cx.handshake_timeout,
+            negotiate(&cx, io, entry, source, sid.clone()),
+        )
+        .await;
         match negotiated {
-            Ok(Some((stream, session, rx, kill))) => run_session(&cx, stream, session, rx, kill).await,
+            Ok(Some((stream, session, rx, kill))) => {
+                run_session(&cx, stream, session, rx, kill).await
+            }
             Ok(None) => {}
             Err(_) => debug!("negotiation timed out"),
         }
@@ -96,7 +101,12 @@ where
     .await
 }
 
-type Negotiated<S> = (XmlStream<S>, Arc<SessionEntry>, mpsc::Receiver<Outbound>, CancellationToken);
+type Negotiated<S> = (
+    XmlStream<S>,
+    Arc<SessionEntry>,
+    mpsc::Receiver<Outbound>,
+    CancellationToken,
+);
 
 struct Auth {
     account: BareJid,
@@ -122,7 +132,7 @@ where
             }
         },
     };
-    let mut stream = XmlStream::new(transport, cx.limits.clone());
+    let mut stream = XmlStream::new(transport, cx.limits);
     let mut auth: Option<Auth> = None;
     let mut domain = cx.default_domain.clone();
     loop {
@@ -156,7 +166,9 @@ where
                     return None;
                 }
                 Ok(StreamEvent::StreamOpen(_)) => {
-                    stream.close_with(Some(StreamCondition::NotWellFormed)).await;
+                    stream
+                        .close_with(Some(StreamCondition::NotWellFormed))
+                        .await;
                     return None;
                 }
                 Err(e) => {
@@ -166,7 +178,11 @@ where
             };
             if !secure {
                 if el.is("starttls", ns::TLS) {
-                    if stream.send(&Element::new("proceed", ns::TLS)).await.is_err() {
+                    if stream
+                        .send(&Element::new("proceed", ns::TLS))
+                        .await
+                        .is_err()
+                    {
                         return None;
                     }
                     stream = match stream.starttls(&cx.tls).await {
@@ -179,11 +195,17 @@ where
                     break;
                 }
                 if el.is("auth", ns::SASL) {
-                    let _ = stream.send(&sasl_failure(SaslFailure::EncryptionRequired)).await;
-                    stream.close_with(Some(StreamCondition::PolicyViolation)).await;
+                    let _ = stream
+                        .send(&sasl_failure(SaslFailure::EncryptionRequired))
+                        .await;
+                    stream
+                        .close_with(Some(StreamCondition::PolicyViolation))
+                        .await;
                     return None;
                 }
-                stream.close_with(Some(StreamCondition::NotAuthorized)).await;
+                stream
+                    .close_with(Some(StreamCondition::NotAuthorized))
+                    .await;
                 return None;
             }
             let Some(a) = &auth else {
@@ -203,14 +225,18 @@ where
                     stream.close_with(None).await;
                     return None;
                 }
-                stream.close_with(Some(StreamCondition::NotAuthorized)).await;
+                stream
+                    .close_with(Some(StreamCondition::NotAuthorized))
+                    .await;
                 return None;
             };
             // Authenticated: resource binding (RFC 6120 §7).
             let st = match Stanza::from_element(el, ns::CLIENT) {
                 Ok(st) => st,
                 Err(_) => {
-                    stream.close_with(Some(StreamCondition::UnsupportedStanzaType)).await;
+                    stream
+                        .close_with(Some(StreamCondition::UnsupportedStanzaType))
+                        .await;
                     return None;
                 }
             };
@@ -218,10 +244,10 @@ where
                 && st.el().attr("type") == Some("set")
                 && st.payload().is_some_and(|p| p.is("bind", ns::BIND));
             if !is_bind {
-                if let Some(reply) = st.error_reply(&Condition::NotAuthorized.into()) {
-                    if stream.send(&reply).await.is_err() {
-                        return None;
-                    }
+                if let Some(reply) = st.error_reply(&Condition::NotAuthorized.into())
+                    && stream.send(&reply).await.is_err()
+                {
+                    return None;
                 }
                 continue;
             }
@@ -231,12 +257,15 @@ where
                 .map(|r| r.text())
                 .filter(|r| !r.is_empty());
             let kill = cx.shutdown.child_token();
-            match cx.router.bind(&a.account, requested.as_deref(), sid.clone(), kill.clone()) {
+            match cx
+                .router
+                .bind(&a.account, requested.as_deref(), sid.clone(), kill.clone())
+            {
                 Ok((session, rx)) => {
-                    let result = st.iq_result(Some(
-                        Element::new("bind", ns::BIND)
-                            .child(Element::new("jid", ns::BIND).with_text(session.full.to_string())),
-                    ));
+                    let result =
+                        st.iq_result(Some(Element::new("bind", ns::BIND).child(
+                            Element::new("jid", ns::BIND).with_text(session.full.to_string()),
+                        )));
                     if stream.send(&result).await.is_err() {
                         cx.router.unbind(&session).await;
                         return None;
@@ -246,14 +275,18 @@ where
                 }
                 Err(e) => {
                     let err = match e {
-                        BindError::BadResource => StanzaError::from_condition(Condition::BadRequest),
-                        BindError::TooManyResources => StanzaError::from_condition(Condition::ResourceConstraint)
-                            .with_text("too many sessions for this account"),
-                    };
-                    if let Some(reply) = st.error_reply(&err) {
-                        if stream.send(&reply).await.is_err() {
-                            return None;
+                        BindError::BadResource => {
+                            StanzaError::from_condition(Condition::BadRequest)
                         }
+                        BindError::TooManyResources => {
+                            StanzaError::from_condition(Condition::ResourceConstraint)
+                                .with_text("too many sessions for this account")
+                        }
+                    };
+                    if let Some(reply) = st.error_reply(&err)
+                        && stream.send(&reply).await.is_err()
+                    {
+                        return None;
                     }
                 }
             }
@@ -283,7 +316,11 @@ fn check_header(cx: &C2sContext, h: &StreamHeader, domain: &mut String) -> Optio
     if h.default_ns != ns::CLIENT {
         return Some(StreamCondition::InvalidNamespace);
     }
-    let major = h.version.as_deref().and_then(|v| v.split('.').next()).and_then(|m| m.parse::<u32>().ok());
+    let major = h
+        .version
+        .as_deref()
+        .and_then(|v| v.split('.').next())
+        .and_then(|m| m.parse::<u32>().ok());
     if major != Some(1) {
         return Some(StreamCondition::UnsupportedVersion);
     }
@@ -320,14 +357,15 @@ fn features(secure: bool, authenticated: bool, channel_binding: bool) -> Element
         }
         f.push_child(mechs);
         if channel_binding {
-            f.push_child(
-                Element::new("sasl-channel-binding", ns::SASL_CB)
-                    .child(Element::new("channel-binding", ns::SASL_CB).with_attr("type", auth::TLS_EXPORTER)),
-            );
+            f.push_child(Element::new("sasl-channel-binding", ns::SASL_CB).child(
+                Element::new("channel-binding", ns::SASL_CB).with_attr("type", auth::TLS_EXPORTER),
+            ));
         }
     } else {
         f.push_child(Element::new("bind", ns::BIND));
-        f.push_child(Element::new("session", ns::SESSION).child(Element::new("optional", ns::SESSION)));
+        f.push_child(
+            Element::new("session", ns::SESSION).child(Element::new("optional", ns::SESSION)),
+        );
     }
     f
 }
@@ -353,7 +391,9 @@ fn decode_payload(el: &Element) -> Result<Option<Zeroizing<Vec<u8>>>, SaslFailur
     if t == "=" {
         return Ok(Some(Zeroizing::new(Vec::new())));
     }
-    B64.decode(t).map(|v| Some(Zeroizing::new(v))).map_err(|_| SaslFailure::IncorrectEncoding)
+    B64.decode(t)
+        .map(|v| Some(Zeroizing::new(v)))
+        .map_err(|_| SaslFailure::IncorrectEncoding)
 }
 
 fn account_jid(username: &str, domain: &str) -> Option<BareJid> {
@@ -375,13 +415,37 @@ where
 {
     let plus_offered = exporter.is_some();
     let Some(mech) = auth_el.attr("mechanism").and_then(Mechanism::from_name) else {
-        return sasl_fail(cx, stream, SaslFailure::InvalidMechanism, source, None, false).await;
+        return sasl_fail(
+            cx,
+            stream,
+            SaslFailure::InvalidMechanism,
+            source,
+            None,
+            false,
+        )
+        .await;
     };
     if mech.is_plus() && !plus_offered {
-        return sasl_fail(cx, stream, SaslFailure::InvalidMechanism, source, None, false).await;
+        return sasl_fail(
+            cx,
+            stream,
+            SaslFailure::InvalidMechanism,
+            source,
+            None,
+            false,
+        )
+        .await;
     }
     if cx.limiter.source_blocked(source) {
-        return sasl_fail(cx, stream, SaslFailure::TemporaryAuthFailure, source, None, true).await;
+        return sasl_fail(
+            cx,
+            stream,
+            SaslFailure::TemporaryAuthFailure,
+            source,
+            None,
+            true,
+        )
+        .await;
     }
     let initial = match decode_payload(auth_el) {
         Ok(i) => i,
@@ -391,23 +455,42 @@ where
         Some(e) => ChannelBinding::tls_exporter(e),
         None => ChannelBinding::none(),
     };
-    let (mut session, mut step) = SaslSession::start(mech, plus_offered, cb, initial.as_ref().map(|v| v.as_slice()));
+    let (mut session, mut step) = SaslSession::start(
+        mech,
+        plus_offered,
+        cb,
+        initial.as_ref().map(|v| v.as_slice()),
+    );
     let mut account: Option<BareJid> = None;
     loop {
         step = match step {
             Step::Challenge(data) => {
-                let text = if data.is_empty() { String::new() } else { B64.encode(&data) };
-                if stream.send(&Element::new("challenge", ns::SASL).with_text(text)).await.is_err() {
+                let text = if data.is_empty() {
+                    String::new()
+                } else {
+                    B64.encode(&data)
+                };
+                if stream
+                    .send(&Element::new("challenge", ns::SASL).with_text(text))
+                    .await
+                    .is_err()
+                {
                     return SaslOutcome::Closed;
                 }
                 match stream.next().await {
-                    Ok(StreamEvent::Element(el)) if el.is("response", ns::SASL) => match decode_payload(&el) {
-                        Ok(d) => session.response(d.as_ref().map(|v| v.as_slice()).unwrap_or(&[])),
-                        Err(f) => Step::Failure(f),
-                    },
+                    Ok(StreamEvent::Element(el)) if el.is("response", ns::SASL) => {
+                        match decode_payload(&el) {
+                            Ok(d) => {
+                                session.response(d.as_ref().map(|v| v.as_slice()).unwrap_or(&[]))
+                            }
+                            Err(f) => Step::Failure(f),
+                        }
+                    }
                     Ok(StreamEvent::Element(el)) if el.is("abort", ns::SASL) => session.abort(),
                     Ok(StreamEvent::Element(_)) => {
-                        stream.close_with(Some(StreamCondition::NotAuthorized)).await;
+                        stream
+                            .close_with(Some(StreamCondition::NotAuthorized))
+                            .await;
                         return SaslOutcome::Closed;
                     }
                     Ok(_) => {
@@ -422,31 +505,60 @@ where
             }
             Step::NeedCredentials { username, .. } => {
                 account = account_jid(&username, domain);
-                if let Some(a) = &account {
-                    if cx.limiter.account_blocked(cx.limiter.account_key(a.as_str())) {
-                        return sasl_fail(cx, stream, SaslFailure::TemporaryAuthFailure, source, None, true).await;
-                    }
+                if let Some(a) = &account
+                    && cx
+                        .limiter
+                        .account_blocked(cx.limiter.account_key(a.as_str()))
+                {
+                    return sasl_fail(
+                        cx,
+                        stream,
+                        SaslFailure::TemporaryAuthFailure,
+                        source,
+                        None,
+                        true,
+                    )
+                    .await;
                 }
                 let creds = match &account {
                     Some(a) => match cx.storage.credentials(a.as_str()).await {
                         Ok(c) => c,
                         Err(e) => {
                             debug!(error = %e, "credential lookup failed");
-                            return sasl_fail(cx, stream, SaslFailure::TemporaryAuthFailure, source, None, false)
-                                .await;
+                            return sasl_fail(
+                                cx,
+                                stream,
+                                SaslFailure::TemporaryAuthFailure,
+                                source,
+                                None,
+                                false,
+                            )
+                            .await;
                         }
                     },
                     None => None,
                 };
                 session.credentials(creds.as_ref())
             }
-            Step::VerifyPlain { username, password, .. } => {
+            Step::VerifyPlain {
+                username, password, ..
+            } => {
                 account = account_jid(&username, domain);
                 let ok = match &account {
                     Some(a) => {
-                        if cx.limiter.account_blocked(cx.limiter.account_key(a.as_str())) {
-                            return sasl_fail(cx, stream, SaslFailure::TemporaryAuthFailure, source, None, true)
-                                .await;
+                        if cx
+                            .limiter
+                            .account_blocked(cx.limiter.account_key(a.as_str()))
+                        {
+                            return sasl_fail(
+                                cx,
+                                stream,
+                                SaslFailure::TemporaryAuthFailure,
+                                source,
+                                None,
+                                true,
+                            )
+                            .await;
                         }
                         match cx.storage.credentials(a.as_str()).await {
                             Ok(Some(creds)) => tokio::task::spawn_blocking(move || {
@@ -465,19 +577,36 @@ where
                 };
                 session.plain_result(ok)
             }
-            Step::Success { authzid, additional_data, .. } => {
+            Step::Success {
+                authzid,
+                additional_data,
+                ..
+            } => {
                 let Some(a) = account.take() else {
-                    return sasl_fail(cx, stream, SaslFailure::NotAuthorized, source, None, false).await;
+                    return sasl_fail(cx, stream, SaslFailure::NotAuthorized, source, None, false)
+                        .await;
                 };
                 if let Some(z) = authzid.filter(|z| !z.is_empty()) {
                     let same = BareJid::new(&z).map(|j| j == a).unwrap_or(false);
                     if !same {
-                        return sasl_fail(cx, stream, SaslFailure::InvalidAuthzid, source, Some(&a), false).await;
+                        return sasl_fail(
+                            cx,
+                            stream,
+                            SaslFailure::InvalidAuthzid,
+                            source,
+                            Some(&a),
+                            false,
+                        )
+                        .await;
                     }
                 }
                 cx.limiter.success(cx.limiter.account_key(a.as_str()));
                 let text = additional_data.map(|d| B64.encode(d)).unwrap_or_default();
-                if stream.send(&Element::new("success", ns::SASL).with_text(text)).await.is_err() {
+                if stream
+                    .send(&Element::new("success", ns::SASL).with_text(text))
+                    .await
+                    .is_err()
+                {
                     return SaslOutcome::Closed;
                 }
                 debug!("authenticated");
@@ -505,7 +634,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     if !blocked && f != SaslFailure::Aborted {
-        cx.limiter.failure(source, account.map(|a| cx.limiter.account_key(a.as_str())));
+        cx.limiter
+            .failure(source, account.map(|a| cx.limiter.account_key(a.as_str())));
     }
     debug!(condition = f.condition(), "authentication failed");
     if f != SaslFailure::Aborted {

@@ -40,7 +40,13 @@ pub struct AuthLimiter {
 impl AuthLimiter {
     /// `max_account`/`max_source` failures within `window` block further attempts.
     pub fn new(window: Duration, max_account: u32, max_source: u32) -> Self {
-        Self { secret: rand::random(), window, max_account, max_source, state: Mutex::new(HashMap::new()) }
+        Self {
+            secret: rand::random(),
+            window,
+            max_account,
+            max_source,
+            state: Mutex::new(HashMap::new()),
+        }
     }
 
     fn key(&self, domain: &[u8], data: &[u8]) -> Key {
@@ -75,7 +81,10 @@ impl AuthLimiter {
     fn count(&self, map: &mut HashMap<Key, VecDeque<Instant>>, k: Key, now: Instant) -> u32 {
         match map.get_mut(&k) {
             Some(q) => {
-                while q.front().is_some_and(|t| now.duration_since(*t) > self.window) {
+                while q
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) > self.window)
+                {
                     q.pop_front();
                 }
                 q.len() as u32
@@ -86,13 +95,17 @@ impl AuthLimiter {
 
     /// Whether the source is blocked now.
     pub fn source_blocked(&self, source: Key) -> bool {
-        let Ok(mut m) = self.state.lock() else { return false };
+        let Ok(mut m) = self.state.lock() else {
+            return false;
+        };
         self.count(&mut m, source, Instant::now()) >= self.max_source
     }
 
     /// Whether the account is blocked now.
     pub fn account_blocked(&self, account: Key) -> bool {
-        let Ok(mut m) = self.state.lock() else { return false };
+        let Ok(mut m) = self.state.lock() else {
+            return false;
+        };
         self.count(&mut m, account, Instant::now()) >= self.max_account
     }
 

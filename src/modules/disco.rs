@@ -40,7 +40,10 @@ impl Module for DiscoModule {
             let Some(q) = st.payload() else {
                 return Outcome::Reject(Condition::BadRequest.into());
             };
-            let to_host = st.el().attr("to").is_some_and(|t| cx.router.is_local_domain(t));
+            let to_host = st
+                .el()
+                .attr("to")
+                .is_some_and(|t| cx.router.is_local_domain(t));
             if q.attr("node").is_some() {
                 return Outcome::Reject(Condition::ItemNotFound.into());
             }
@@ -61,9 +64,13 @@ impl Module for DiscoModule {
                     }
                 } else {
                     res.push_child(
-                        Element::new("identity", ns::DISCO_INFO).with_attr("category", "account").with_attr("type", "registered"),
+                        Element::new("identity", ns::DISCO_INFO)
+                            .with_attr("category", "account")
+                            .with_attr("type", "registered"),
                     );
-                    res.push_child(Element::new("feature", ns::DISCO_INFO).with_attr("var", ns::DISCO_INFO));
+                    res.push_child(
+                        Element::new("feature", ns::DISCO_INFO).with_attr("var", ns::DISCO_INFO),
+                    );
                 }
             }
             Outcome::Reply(st.iq_result(Some(res)))

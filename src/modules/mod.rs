@@ -100,8 +100,11 @@ pub trait Module: Send + Sync + 'static {
 
 /// The enabled modules, in priority order.
 pub fn all(version_enabled: bool) -> Vec<Arc<dyn Module>> {
-    let mut v: Vec<Arc<dyn Module>> =
-        vec![Arc::new(roster::RosterModule), Arc::new(ping::PingModule), Arc::new(disco::DiscoModule)];
+    let mut v: Vec<Arc<dyn Module>> = vec![
+        Arc::new(roster::RosterModule),
+        Arc::new(ping::PingModule),
+        Arc::new(disco::DiscoModule),
+    ];
     if version_enabled {
         v.push(Arc::new(version::VersionModule));
     }

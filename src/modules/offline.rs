@@ -42,10 +42,19 @@ pub async fn store(router: &Arc<Router>, st: Stanza, owner: &BareJid) {
     }
     let cfg = router.config();
     if !cfg.offline_enabled {
-        return bounce(router, &st, StanzaError::from_condition(Condition::ServiceUnavailable)).await;
+        return bounce(
+            router,
+            &st,
+            StanzaError::from_condition(Condition::ServiceUnavailable),
+        )
+        .await;
     }
     let xml = st.el().to_xml(ns::CLIENT);
-    match router.storage().push_offline(owner.as_str(), &xml, now(), cfg.offline_max).await {
+    match router
+        .storage()
+        .push_offline(owner.as_str(), &xml, now(), cfg.offline_max)
+        .await
+    {
         Ok(()) => debug!("message stored offline"),
         Err(StorageError::OfflineQuotaReached) => {
             let err = StanzaError::from_condition(Condition::ServiceUnavailable)
@@ -54,28 +63,44 @@ pub async fn store(router: &Arc<Router>, st: Stanza, owner: &BareJid) {
         }
         Err(e) => {
             debug!(error = %e, "offline store failed");
-            bounce(router, &st, StanzaError::from_condition(Condition::InternalServerError)).await;
+            bounce(
+                router,
+                &st,
+                StanzaError::from_condition(Condition::InternalServerError),
+            )
+            .await;
         }
     }
 }
 
 async fn bounce(router: &Arc<Router>, st: &Stanza, err: StanzaError) {
-    let Some(reply) = st.error_reply(&err) else { return };
+    let Some(reply) = st.error_reply(&err) else {
+        return;
+    };
     let reply = Stanza::new_from(reply);
-    if let Ok(Some(to)) = reply.to() {
-        if let Ok(full) = to.try_as_full() {
-            if let Some(s) = router.session(full) {
-                s.send(reply.into_element());
-            }
-        }
+    if let Ok(Some(to)) = reply.to()
+        && let Ok(full) = to.try_as_full()
+        && let Some(s) = router.session(full)
+    {
+        s.send(reply.into_element());
     }
 }
 
 /// Parses one stored stanza back into an element.
 fn parse_stored(xml: &str) -> Option<Element> {
-    let limits = Limits { max_stanza_bytes: xml.len() + 1024, ..Limits::default() };
+    let limits = Limits {
+        max_stanza_bytes: xml.len() + 1024,
+        ..Limits::default()
+    };
     let mut p = StreamParser::new(limits);
-    p.feed(format!("<stream:stream xmlns='{}' xmlns:stream='{}'>", ns::CLIENT, ns::STREAM).as_bytes());
+    p.feed(
+        format!(
+            "<stream:stream xmlns='{}' xmlns:stream='{}'>",
+            ns::CLIENT,
+            ns::STREAM
+        )
+        .as_bytes(),
+    );
     p.feed(xml.as_bytes());
     loop {
         match p.next_event() {
@@ -90,7 +115,10 @@ fn parse_stored(xml: &str) -> Option<Element> {
 pub fn stamp(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
 }
 
@@ -118,10 +146,10 @@ pub async fn deliver(router: &Arc<Router>, session: &Arc<SessionEntry>) {
         }
         done.push(m.id);
     }
-    if !done.is_empty() {
-        if let Err(e) = router.storage().delete_offline(owner.as_str(), &done).await {
-            debug!(error = %e, "offline delete failed");
-        }
+    if !done.is_empty()
+        && let Err(e) = router.storage().delete_offline(owner.as_str(), &done).await
+    {
+        debug!(error = %e, "offline delete failed");
     }
 }
 

@@ -49,10 +49,10 @@ async fn get(cx: &ModuleCtx<'_>, st: &Stanza) -> Outcome {
         Ok(i) => i,
         Err(_) => return Outcome::Reject(Condition::InternalServerError.into()),
     };
-    if let Ok(full) = cx.from.try_as_full() {
-        if let Some(s) = cx.router.session(full) {
-            s.with_presence(|p| p.interested = true);
-        }
+    if let Ok(full) = cx.from.try_as_full()
+        && let Some(s) = cx.router.session(full)
+    {
+        s.with_presence(|p| p.interested = true);
     }
     let mut q = Element::new("query", ns::ROSTER);
     for it in &items {
@@ -66,7 +66,9 @@ fn bad(text: &str) -> Outcome {
 }
 
 async fn set(cx: &ModuleCtx<'_>, st: &Stanza) -> Outcome {
-    let Some(q) = st.payload() else { return bad("missing query") };
+    let Some(q) = st.payload() else {
+        return bad("missing query");
+    };
     let mut items = q.children().filter(|c| c.is("item", ns::ROSTER));
     let (Some(item), None) = (items.next(), items.next()) else {
         return bad("a roster set carries exactly one item");
@@ -78,7 +80,9 @@ async fn set(cx: &ModuleCtx<'_>, st: &Stanza) -> Outcome {
         return bad("roster items are bare JIDs");
     }
     if contact == cx.account {
-        return Outcome::Reject(StanzaError::from_condition(Condition::NotAllowed).with_text("you cannot add yourself"));
+        return Outcome::Reject(
+            StanzaError::from_condition(Condition::NotAllowed).with_text("you cannot add yourself"),
+        );
     }
     let storage = cx.router.storage();
     let owner = cx.account.as_str();
@@ -89,7 +93,11 @@ async fn set(cx: &ModuleCtx<'_>, st: &Stanza) -> Outcome {
                 Ok(None) => return Outcome::Reject(Condition::ItemNotFound.into()),
                 Err(_) => return Outcome::Reject(Condition::InternalServerError.into()),
             };
-            if storage.remove_roster_item(owner, contact.as_str()).await.is_err() {
+            if storage
+                .remove_roster_item(owner, contact.as_str())
+                .await
+                .is_err()
+            {
                 return Outcome::Reject(Condition::InternalServerError.into());
             }
             push(cx.router, &cx.account, &old, true);
@@ -98,7 +106,10 @@ async fn set(cx: &ModuleCtx<'_>, st: &Stanza) -> Outcome {
         }
         Some(_) => bad("subscription may only be 'remove' in a roster set"),
         None => {
-            let name = item.attr("name").filter(|n| !n.is_empty()).map(str::to_owned);
+            let name = item
+                .attr("name")
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned);
             let mut groups: Vec<String> = Vec::new();
             for g in item.children().filter(|c| c.is("group", ns::ROSTER)) {
                 let g = g.text();
@@ -107,15 +118,25 @@ async fn set(cx: &ModuleCtx<'_>, st: &Stanza) -> Outcome {
                 }
                 groups.push(g);
             }
-            if name.as_ref().is_some_and(|n| n.len() > MAX_NAME) || groups.iter().any(|g| g.len() > MAX_NAME) {
+            if name.as_ref().is_some_and(|n| n.len() > MAX_NAME)
+                || groups.iter().any(|g| g.len() > MAX_NAME)
+            {
                 return Outcome::Reject(Condition::NotAcceptable.into());
             }
             let existing = match storage.roster_item(owner, contact.as_str()).await {
                 Ok(e) => e,
                 Err(_) => return Outcome::Reject(Condition::InternalServerError.into()),
             };
-            let (subscription, ask) = existing.map(|e| (e.subscription, e.ask)).unwrap_or((Subscription::None, false));
-            let it = RosterItem { jid: contact.to_string(), name, subscription, ask, groups };
+            let (subscription, ask) = existing
+                .map(|e| (e.subscription, e.ask))
+                .unwrap_or((Subscription::None, false));
+            let it = RosterItem {
+                jid: contact.to_string(),
+                name,
+                subscription,
+                ask,
+                groups,
+            };
             if storage.put_roster_item(owner, &it).await.is_err() {
                 return Outcome::Reject(Condition::InternalServerError.into());
             }

@@ -15,7 +15,12 @@ use crate::storage::{RosterItem, Subscription};
 use crate::xml::Element;
 
 /// Presence sent by a client (RFC 6121 §4): broadcast, directed, or subscription handling.
-pub(super) async fn outbound_presence(router: &Arc<Router>, sender: &Arc<SessionEntry>, st: Stanza, to: Option<Jid>) {
+pub(super) async fn outbound_presence(
+    router: &Arc<Router>,
+    sender: &Arc<SessionEntry>,
+    st: Stanza,
+    to: Option<Jid>,
+) {
     let ptype = st.type_attr().to_owned();
     match (ptype.as_str(), to) {
         ("" | "unavailable", None) => {
@@ -61,13 +66,19 @@ pub(super) async fn outbound_presence(router: &Arc<Router>, sender: &Arc<Session
 }
 
 fn priority_of(el: &Element) -> i8 {
-    el.get_child("priority", ns::CLIENT).and_then(|p| p.text().trim().parse::<i8>().ok()).unwrap_or(0)
+    el.get_child("priority", ns::CLIENT)
+        .and_then(|p| p.text().trim().parse::<i8>().ok())
+        .unwrap_or(0)
 }
 
 /// Sends a session's broadcast presence to everyone entitled (§4.2.2, §4.4.2): contacts
 /// with a `from`/`both` subscription, the account's other available sessions and, for
 /// unavailable presence, every directed-presence recipient.
-pub(super) async fn broadcast_presence(router: &Arc<Router>, sender: &Arc<SessionEntry>, mut el: Element) {
+pub(super) async fn broadcast_presence(
+    router: &Arc<Router>,
+    sender: &Arc<SessionEntry>,
+    mut el: Element,
+) {
     let user = sender.full.to_bare();
     let from = Jid::from(sender.full.clone());
     el.set_attr("from", from.as_str());
@@ -80,7 +91,10 @@ pub(super) async fn broadcast_presence(router: &Arc<Router>, sender: &Arc<Sessio
         }
     };
     let mut sent_to: Vec<Jid> = Vec::new();
-    for item in items.iter().filter(|i| matches!(i.subscription, Subscription::From | Subscription::Both)) {
+    for item in items
+        .iter()
+        .filter(|i| matches!(i.subscription, Subscription::From | Subscription::Both))
+    {
         if let Ok(j) = Jid::new(&item.jid) {
             send_presence_copy(router, &el, &j).await;
             sent_to.push(j);
@@ -95,7 +109,10 @@ pub(super) async fn broadcast_presence(router: &Arc<Router>, sender: &Arc<Sessio
     }
     if unavailable {
         let directed: Vec<Jid> = sender.with_presence(|p| p.directed.drain().collect());
-        for j in directed.into_iter().filter(|j| !sent_to.contains(&j.to_bare().into())) {
+        for j in directed
+            .into_iter()
+            .filter(|j| !sent_to.contains(&j.to_bare().into()))
+        {
             send_presence_copy(router, &el, &j).await;
         }
     }
@@ -113,9 +130,16 @@ async fn send_presence_copy(router: &Arc<Router>, el: &Element, to: &Jid) {
 /// (§4.3). Local contacts answer at once with each available session's last presence.
 async fn probe_contacts(router: &Arc<Router>, sender: &Arc<SessionEntry>) {
     let user = sender.full.to_bare();
-    let Ok(items) = router.storage().roster(user.as_str()).await else { return };
-    for item in items.iter().filter(|i| matches!(i.subscription, Subscription::To | Subscription::Both)) {
-        let Ok(contact) = BareJid::new(&item.jid) else { continue };
+    let Ok(items) = router.storage().roster(user.as_str()).await else {
+        return;
+    };
+    for item in items
+        .iter()
+        .filter(|i| matches!(i.subscription, Subscription::To | Subscription::Both))
+    {
+        let Ok(contact) = BareJid::new(&item.jid) else {
+            continue;
+        };
         if !router.is_local_domain(contact.domain().as_str()) {
             continue; // Remote probes need federation.
         }
@@ -162,7 +186,10 @@ pub(super) async fn deliver_local(router: &Arc<Router>, st: Stanza, to: &Jid) {
     let sessions = router.sessions_of(&bare);
     if let Some(res) = to.resource() {
         if let Some(s) = sessions.iter().find(|s| s.full.resource() == res) {
-            if st.kind() != Kind::Presence || s.with_presence(|p| p.available) || st.type_attr() != "" {
+            if st.kind() != Kind::Presence
+                || s.with_presence(|p| p.available)
+                || st.type_attr() != ""
+            {
                 s.send(st.into_element());
             }
             return;
@@ -190,7 +217,12 @@ pub(super) async fn deliver_local(router: &Arc<Router>, st: Stanza, to: &Jid) {
     }
 }
 
-async fn deliver_message_to_bare(router: &Arc<Router>, st: Stanza, bare: &BareJid, sessions: &[Arc<SessionEntry>]) {
+async fn deliver_message_to_bare(
+    router: &Arc<Router>,
+    st: Stanza,
+    bare: &BareJid,
+    sessions: &[Arc<SessionEntry>],
+) {
     let mtype = st.type_attr().to_owned();
     if mtype == "groupchat" {
         return bounce_to_sender(router, &st, Condition::ServiceUnavailable).await;
@@ -200,7 +232,9 @@ async fn deliver_message_to_bare(router: &Arc<Router>, st: Stanza, bare: &BareJi
     }
     let avail: Vec<(i8, &Arc<SessionEntry>)> = sessions
         .iter()
-        .filter_map(|s| s.with_presence(|p| (p.available && p.priority >= 0).then_some((p.priority, s))))
+        .filter_map(|s| {
+            s.with_presence(|p| (p.available && p.priority >= 0).then_some((p.priority, s)))
+        })
         .collect();
     if let Some(max) = avail.iter().map(|(p, _)| *p).max() {
         // normal/chat: the sessions with the highest priority; headline: all non-negative.
@@ -227,7 +261,12 @@ async fn deliver_message_to_bare(router: &Arc<Router>, st: Stanza, bare: &BareJi
     crate::modules::offline::store(router, st, bare).await;
 }
 
-async fn deliver_presence_to_bare(router: &Arc<Router>, st: Stanza, bare: &BareJid, sessions: &[Arc<SessionEntry>]) {
+async fn deliver_presence_to_bare(
+    router: &Arc<Router>,
+    st: Stanza,
+    bare: &BareJid,
+    sessions: &[Arc<SessionEntry>],
+) {
     let ptype = st.type_attr().to_owned();
     match ptype.as_str() {
         "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" => {
@@ -248,25 +287,42 @@ async fn deliver_presence_to_bare(router: &Arc<Router>, st: Stanza, bare: &BareJ
 /// Sends the error reply for a stanza to its (local) sender.
 pub(super) async fn bounce_to_sender(router: &Arc<Router>, st: &Stanza, cond: Condition) {
     let err = StanzaError::from_condition(cond);
-    let Some(reply) = st.error_reply(&err) else { return };
-    let Ok(reply) = Stanza::from_element(reply, ns::CLIENT) else { return };
+    let Some(reply) = st.error_reply(&err) else {
+        return;
+    };
+    let Ok(reply) = Stanza::from_element(reply, ns::CLIENT) else {
+        return;
+    };
     let Ok(Some(to)) = reply.to() else { return };
-    if let Some(full) = to.try_as_full().ok() {
-        if let Some(s) = router.session(full) {
-            s.send(reply.into_element());
-        }
+    if let Ok(full) = to.try_as_full()
+        && let Some(s) = router.session(full)
+    {
+        s.send(reply.into_element());
     }
 }
 
 fn presence(ptype: &str, from: &BareJid, to: &BareJid) -> Stanza {
-    let el = Element::new("presence", ns::CLIENT).with_attr("type", ptype).with_attr("from", from.as_str()).with_attr("to", to.as_str());
+    let el = Element::new("presence", ns::CLIENT)
+        .with_attr("type", ptype)
+        .with_attr("from", from.as_str())
+        .with_attr("to", to.as_str());
     Stanza::new_from(el)
 }
 
 /// Outbound subscription stanza from `user` about `contact` (RFC 6121 §3, Appendix A.2).
-async fn subscription_out(router: &Arc<Router>, user: &BareJid, contact: &BareJid, ptype: &str, st: Stanza) {
+async fn subscription_out(
+    router: &Arc<Router>,
+    user: &BareJid,
+    contact: &BareJid,
+    ptype: &str,
+    st: Stanza,
+) {
     let storage = router.storage();
-    let item = storage.roster_item(user.as_str(), contact.as_str()).await.ok().flatten();
+    let item = storage
+        .roster_item(user.as_str(), contact.as_str())
+        .await
+        .ok()
+        .flatten();
     let mut send_own_presence = false;
     let mut send_unavailable = false;
     let updated: Option<RosterItem> = match ptype {
@@ -297,7 +353,10 @@ async fn subscription_out(router: &Arc<Router>, user: &BareJid, contact: &BareJi
         }),
         "subscribed" => {
             // Approving only answers a pending request (no pre-approval: §3.4 is not offered).
-            let pending = storage.remove_pending_subscription(user.as_str(), contact.as_str()).await.unwrap_or(false);
+            let pending = storage
+                .remove_pending_subscription(user.as_str(), contact.as_str())
+                .await
+                .unwrap_or(false);
             if !pending {
                 return;
             }
@@ -317,7 +376,10 @@ async fn subscription_out(router: &Arc<Router>, user: &BareJid, contact: &BareJi
             Some(it)
         }
         "unsubscribed" => {
-            let pending = storage.remove_pending_subscription(user.as_str(), contact.as_str()).await.unwrap_or(false);
+            let pending = storage
+                .remove_pending_subscription(user.as_str(), contact.as_str())
+                .await
+                .unwrap_or(false);
             let changed = item.and_then(|mut it| {
                 let before = it.subscription;
                 it.subscription = match it.subscription {
@@ -371,17 +433,33 @@ async fn send_unavailable_from_all(router: &Arc<Router>, user: &BareJid, contact
                 .with_attr("type", "unavailable")
                 .with_attr("from", s.full.as_str())
                 .with_attr("to", contact.as_str());
-            router.route_inbound(Stanza::new_from(el), &Jid::from(contact.clone())).await;
+            router
+                .route_inbound(Stanza::new_from(el), &Jid::from(contact.clone()))
+                .await;
         }
     }
 }
 
 /// Inbound subscription stanza for local `user` from `contact` (RFC 6121 §3, Appendix A.3).
-async fn subscription_in(router: &Arc<Router>, user: &BareJid, contact: &BareJid, ptype: &str, st: Stanza) {
+async fn subscription_in(
+    router: &Arc<Router>,
+    user: &BareJid,
+    contact: &BareJid,
+    ptype: &str,
+    st: Stanza,
+) {
     let storage = router.storage();
-    let item = storage.roster_item(user.as_str(), contact.as_str()).await.ok().flatten();
+    let item = storage
+        .roster_item(user.as_str(), contact.as_str())
+        .await
+        .ok()
+        .flatten();
     let deliver = |router: &Arc<Router>, el: &Element| {
-        for s in router.sessions_of(user).iter().filter(|s| s.with_presence(|p| p.available || p.interested)) {
+        for s in router
+            .sessions_of(user)
+            .iter()
+            .filter(|s| s.with_presence(|p| p.available || p.interested))
+        {
             let mut c = el.clone();
             c.set_attr("to", user.as_str());
             s.send(c);
@@ -389,10 +467,15 @@ async fn subscription_in(router: &Arc<Router>, user: &BareJid, contact: &BareJid
     };
     match ptype {
         "subscribe" => {
-            if item.as_ref().is_some_and(|i| matches!(i.subscription, Subscription::From | Subscription::Both)) {
+            if item
+                .as_ref()
+                .is_some_and(|i| matches!(i.subscription, Subscription::From | Subscription::Both))
+            {
                 // Already approved: auto-reply (§3.1.3).
                 let reply = presence("subscribed", user, contact);
-                router.route_inbound(reply, &Jid::from(contact.clone())).await;
+                router
+                    .route_inbound(reply, &Jid::from(contact.clone()))
+                    .await;
                 return;
             }
             match storage.account_exists(user.as_str()).await {
@@ -400,7 +483,11 @@ async fn subscription_in(router: &Arc<Router>, user: &BareJid, contact: &BareJid
                 _ => return, // Unknown account: presence is silently ignored (§8.5.2.2.1... §8.5.1).
             }
             let xml = st.el().to_xml(ns::CLIENT);
-            if storage.add_pending_subscription(user.as_str(), contact.as_str(), &xml).await.is_ok() {
+            if storage
+                .add_pending_subscription(user.as_str(), contact.as_str(), &xml)
+                .await
+                .is_ok()
+            {
                 deliver(router, st.el());
             }
         }
@@ -421,7 +508,9 @@ async fn subscription_in(router: &Arc<Router>, user: &BareJid, contact: &BareJid
             }
         }
         "unsubscribe" => {
-            let _ = storage.remove_pending_subscription(user.as_str(), contact.as_str()).await;
+            let _ = storage
+                .remove_pending_subscription(user.as_str(), contact.as_str())
+                .await;
             if let Some(mut it) = item {
                 let before = it.subscription;
                 it.subscription = match it.subscription {
@@ -429,7 +518,9 @@ async fn subscription_in(router: &Arc<Router>, user: &BareJid, contact: &BareJid
                     Subscription::Both => Subscription::To,
                     s => s,
                 };
-                if before != it.subscription && storage.put_roster_item(user.as_str(), &it).await.is_ok() {
+                if before != it.subscription
+                    && storage.put_roster_item(user.as_str(), &it).await.is_ok()
+                {
                     roster::push(router, user, &it, false);
                     deliver(router, st.el());
                     // The contact no longer receives the user's presence (§3.3.3).
@@ -446,7 +537,9 @@ async fn subscription_in(router: &Arc<Router>, user: &BareJid, contact: &BareJid
                 s => s,
             };
             it.ask = false;
-            if before != (it.subscription, it.ask) && storage.put_roster_item(user.as_str(), &it).await.is_ok() {
+            if before != (it.subscription, it.ask)
+                && storage.put_roster_item(user.as_str(), &it).await.is_ok()
+            {
                 roster::push(router, user, &it, false);
                 deliver(router, st.el());
             }
@@ -458,13 +551,28 @@ async fn subscription_in(router: &Arc<Router>, user: &BareJid, contact: &BareJid
 /// Outbound cancellation when the user removes a contact from the roster (§2.5.2):
 /// `unsubscribe` if subscribed to the contact, `unsubscribed` if the contact is subscribed.
 pub(crate) async fn roster_removed(router: &Arc<Router>, user: &BareJid, old: &RosterItem) {
-    let Ok(contact) = BareJid::new(&old.jid) else { return };
-    let _ = router.storage().remove_pending_subscription(user.as_str(), contact.as_str()).await;
+    let Ok(contact) = BareJid::new(&old.jid) else {
+        return;
+    };
+    let _ = router
+        .storage()
+        .remove_pending_subscription(user.as_str(), contact.as_str())
+        .await;
     if matches!(old.subscription, Subscription::To | Subscription::Both) || old.ask {
-        router.route_inbound(presence("unsubscribe", user, &contact), &Jid::from(contact.clone())).await;
+        router
+            .route_inbound(
+                presence("unsubscribe", user, &contact),
+                &Jid::from(contact.clone()),
+            )
+            .await;
     }
     if matches!(old.subscription, Subscription::From | Subscription::Both) {
         send_unavailable_from_all(router, user, &contact).await;
-        router.route_inbound(presence("unsubscribed", user, &contact), &Jid::from(contact.clone())).await;
+        router
+            .route_inbound(
+                presence("unsubscribed", user, &contact),
+                &Jid::from(contact.clone()),
+            )
+            .await;
     }
 }

@@ -72,14 +72,23 @@ impl Router {
         let mut features = vec![crate::ns::DISCO_INFO];
         for m in &modules {
             for r in m.routes() {
-                routes.entry((r.kind, r.name, r.ns, r.to)).or_default().push(m.clone());
+                routes
+                    .entry((r.kind, r.name, r.ns, r.to))
+                    .or_default()
+                    .push(m.clone());
             }
             features.extend_from_slice(m.disco_features());
         }
         if cfg.offline_enabled {
             features.push(crate::ns::MSGOFFLINE);
         }
-        Arc::new(Router { cfg, storage, sessions: DashMap::new(), routes, features })
+        Arc::new(Router {
+            cfg,
+            storage,
+            sessions: DashMap::new(),
+            routes,
+            features,
+        })
     }
 
     /// The storage handle.
@@ -99,7 +108,10 @@ impl Router {
 
     /// Whether `domain` is hosted here (case-insensitive, as JID domains compare).
     pub fn is_local_domain(&self, domain: &str) -> bool {
-        self.cfg.domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
+        self.cfg
+            .domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(domain))
     }
 
     /// Number of bound sessions (for shutdown and tests).
@@ -118,7 +130,9 @@ impl Router {
         kill: CancellationToken,
     ) -> Result<(Arc<SessionEntry>, mpsc::Receiver<Outbound>), BindError> {
         let resource = match resource {
-            Some(r) => ResourcePart::new(r).map_err(|_| BindError::BadResource)?.into_owned(),
+            Some(r) => ResourcePart::new(r)
+                .map_err(|_| BindError::BadResource)?
+                .into_owned(),
             None => random_resource(),
         };
         let full: FullJid = account.with_resource(&resource);
@@ -142,31 +156,37 @@ impl Router {
         let account = entry.full.to_bare();
         let removed = {
             let mut removed = false;
-            if let Some(mut list) = self.sessions.get_mut(&account) {
-                if let Some(pos) = list.iter().position(|s| Arc::ptr_eq(s, entry)) {
-                    list.remove(pos);
-                    removed = true;
-                }
+            if let Some(mut list) = self.sessions.get_mut(&account)
+                && let Some(pos) = list.iter().position(|s| Arc::ptr_eq(s, entry))
+            {
+                list.remove(pos);
+                removed = true;
             }
             self.sessions.remove_if(&account, |_, v| v.is_empty());
             removed
         };
         let was_available = entry.with_presence(|p| std::mem::replace(&mut p.available, false));
         if removed && was_available {
-            let unavailable = Element::new("presence", crate::ns::CLIENT).with_attr("type", "unavailable");
+            let unavailable =
+                Element::new("presence", crate::ns::CLIENT).with_attr("type", "unavailable");
             im::broadcast_presence(self, entry, unavailable).await;
         }
     }
 
     /// All sessions of an account.
     pub fn sessions_of(&self, account: &BareJid) -> Vec<Arc<SessionEntry>> {
-        self.sessions.get(account).map(|l| l.clone()).unwrap_or_default()
+        self.sessions
+            .get(account)
+            .map(|l| l.clone())
+            .unwrap_or_default()
     }
 
     /// The session bound to a full JID.
     pub fn session(&self, full: &FullJid) -> Option<Arc<SessionEntry>> {
         let bare = full.to_bare();
-        self.sessions.get(&bare).and_then(|l| l.iter().find(|s| &s.full == full).cloned())
+        self.sessions
+            .get(&bare)
+            .and_then(|l| l.iter().find(|s| &s.full == full).cloned())
     }
 
     /// Closes every session with `cond` (used at shutdown).
@@ -214,10 +234,10 @@ impl Router {
             // Results and errors addressed to the server (e.g. answers to roster pushes)
             // end here; addressed to someone else they are delivered.
             IqType::Result | IqType::Error => {
-                if target.is_none() {
-                    if let Some(to) = &to {
-                        self.route_inbound(st, to).await;
-                    }
+                if target.is_none()
+                    && let Some(to) = &to
+                {
+                    self.route_inbound(st, to).await;
                 }
                 return;
             }
@@ -239,7 +259,11 @@ impl Router {
             .map(|(_, v)| v.clone())
             .unwrap_or_default();
         let from = Jid::from(sender.full.clone());
-        let cx = ModuleCtx { router: self, from: &from, account };
+        let cx = ModuleCtx {
+            router: self,
+            from: &from,
+            account,
+        };
         for m in modules {
             match m.handle(&cx, &st).await {
                 Outcome::Reply(el) => {
@@ -285,14 +309,12 @@ impl Router {
             return;
         }
         let err = StanzaError::from_condition(Condition::RemoteServerNotFound);
-        if let Some(reply) = st.error_reply(&err) {
-            if let Ok(reply) = Stanza::from_element(reply, crate::ns::CLIENT) {
-                if let Ok(Some(to)) = reply.to() {
-                    if self.is_local_domain(to.domain().as_str()) {
-                        im::deliver_local(self, reply, &to).await;
-                    }
-                }
-            }
+        if let Some(reply) = st.error_reply(&err)
+            && let Ok(reply) = Stanza::from_element(reply, crate::ns::CLIENT)
+            && let Ok(Some(to)) = reply.to()
+            && self.is_local_domain(to.domain().as_str())
+        {
+            im::deliver_local(self, reply, &to).await;
         }
     }
 }
@@ -302,11 +324,17 @@ fn random_resource() -> ResourcePart {
     // 16 hex digits are always a valid resourcepart.
     ResourcePart::new(&format!("allium-{v:016x}"))
         .map(|r| r.into_owned())
-        .unwrap_or_else(|_| ResourcePart::new("allium").map(|r| r.into_owned()).unwrap_or_else(|_| unreachable_resource()))
+        .unwrap_or_else(|_| {
+            ResourcePart::new("allium")
+                .map(|r| r.into_owned())
+                .unwrap_or_else(|_| unreachable_resource())
+        })
 }
 
 #[allow(clippy::panic)]
 fn unreachable_resource() -> ResourcePart {
     // "allium" is a constant valid resourcepart; this branch cannot be taken.
-    ResourcePart::new("x").map(|r| r.into_owned()).unwrap_or_else(|_| unreachable_resource())
+    ResourcePart::new("x")
+        .map(|r| r.into_owned())
+        .unwrap_or_else(|_| unreachable_resource())
 }

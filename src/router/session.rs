@@ -50,8 +50,20 @@ pub struct SessionEntry {
 
 impl SessionEntry {
     /// A new entry for a session whose task reads `tx`'s receiver and watches `kill`.
-    pub fn new(full: FullJid, sid: String, tx: mpsc::Sender<Outbound>, kill: CancellationToken) -> Self {
-        Self { full, sid, tx, kill, kill_reason: Mutex::new(None), presence: Mutex::new(PresenceState::default()) }
+    pub fn new(
+        full: FullJid,
+        sid: String,
+        tx: mpsc::Sender<Outbound>,
+        kill: CancellationToken,
+    ) -> Self {
+        Self {
+            full,
+            sid,
+            tx,
+            kill,
+            kill_reason: Mutex::new(None),
+            presence: Mutex::new(PresenceState::default()),
+        }
     }
 
     /// Queues a stanza for the session. A full queue means the client does not read:

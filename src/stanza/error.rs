@@ -200,9 +200,10 @@ impl Condition {
             Self::BadRequest | Self::JidMalformed | Self::NotAcceptable | Self::PolicyViolation => {
                 ErrorType::Modify
             }
-            Self::Forbidden | Self::NotAuthorized | Self::RegistrationRequired | Self::SubscriptionRequired => {
-                ErrorType::Auth
-            }
+            Self::Forbidden
+            | Self::NotAuthorized
+            | Self::RegistrationRequired
+            | Self::SubscriptionRequired => ErrorType::Auth,
             Self::RecipientUnavailable
             | Self::RemoteServerTimeout
             | Self::ResourceConstraint
@@ -223,13 +224,18 @@ pub struct StanzaError {
     /// Optional `<text/>` in English, for the user; never contains internal details.
     pub text: Option<String>,
     /// Optional application-specific condition element (§8.3.4).
-    pub app: Option<Element>,
+    pub app: Option<Box<Element>>,
 }
 
 impl StanzaError {
     /// An error with an explicit type.
     pub fn new(kind: ErrorType, condition: Condition) -> Self {
-        Self { kind, condition, text: None, app: None }
+        Self {
+            kind,
+            condition,
+            text: None,
+            app: None,
+        }
     }
 
     /// An error with the condition's usual type.
@@ -250,10 +256,14 @@ impl StanzaError {
             .with_attr("type", self.kind.as_str())
             .child(Element::new(self.condition.as_str(), ns::STANZAS));
         if let Some(t) = &self.text {
-            e.push_child(Element::new("text", ns::STANZAS).with_attr("xml:lang", "en").with_text(t.clone()));
+            e.push_child(
+                Element::new("text", ns::STANZAS)
+                    .with_attr("xml:lang", "en")
+                    .with_text(t.clone()),
+            );
         }
         if let Some(app) = &self.app {
-            e.push_child(app.clone());
+            e.push_child((**app).clone());
         }
         e
     }

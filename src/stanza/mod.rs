@@ -76,7 +76,10 @@ impl Stanza {
 
     /// Builds a stanza from a freshly created element of a known kind.
     pub fn new(kind: Kind) -> Stanza {
-        Stanza { kind, el: Element::new(kind.as_str(), ns::CLIENT) }
+        Stanza {
+            kind,
+            el: Element::new(kind.as_str(), ns::CLIENT),
+        }
     }
 
     /// Wraps an element the server built itself as a stanza; the kind follows the element
@@ -243,14 +246,22 @@ mod tests {
             .child(Element::new("ping", ns::PING));
         let s = Stanza::from_element(ok, ns::CLIENT).unwrap();
         assert_eq!(s.iq_type(), Some(IqType::Get));
-        let no_id = Element::new("iq", ns::CLIENT).with_attr("type", "get").child(Element::new("ping", ns::PING));
-        assert_eq!(Stanza::from_element(no_id, ns::CLIENT).unwrap().iq_type(), None);
+        let no_id = Element::new("iq", ns::CLIENT)
+            .with_attr("type", "get")
+            .child(Element::new("ping", ns::PING));
+        assert_eq!(
+            Stanza::from_element(no_id, ns::CLIENT).unwrap().iq_type(),
+            None
+        );
         let two = Element::new("iq", ns::CLIENT)
             .with_attr("type", "set")
             .with_attr("id", "1")
             .child(Element::new("a", "x"))
             .child(Element::new("b", "x"));
-        assert_eq!(Stanza::from_element(two, ns::CLIENT).unwrap().iq_type(), None);
+        assert_eq!(
+            Stanza::from_element(two, ns::CLIENT).unwrap().iq_type(),
+            None
+        );
     }
 
     #[test]
@@ -261,7 +272,9 @@ mod tests {
             .with_attr("id", "m1")
             .child(Element::new("body", ns::CLIENT).with_text("hi"));
         let s = Stanza::from_element(m, ns::CLIENT).unwrap();
-        let r = s.error_reply(&Condition::ServiceUnavailable.into()).unwrap();
+        let r = s
+            .error_reply(&Condition::ServiceUnavailable.into())
+            .unwrap();
         assert_eq!(r.attr("to"), Some("alice@example.org/a"));
         assert_eq!(r.attr("from"), Some("bob@example.org"));
         assert_eq!(r.attr("type"), Some("error"));
@@ -269,7 +282,10 @@ mod tests {
         assert_eq!(err.attr("type"), Some("cancel"));
         assert!(err.has_child("service-unavailable", ns::STANZAS));
         let s2 = Stanza::from_element(r, ns::CLIENT).unwrap();
-        assert!(s2.error_reply(&Condition::ServiceUnavailable.into()).is_none());
+        assert!(
+            s2.error_reply(&Condition::ServiceUnavailable.into())
+                .is_none()
+        );
     }
 
     #[test]

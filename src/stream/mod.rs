@@ -60,7 +60,11 @@ impl<S> Transport<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Transport<S> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Transport::Tls(s) => Pin::new(s).poll_read(cx, buf),
@@ -69,7 +73,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Transport<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Transport<S> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Transport::Tls(s) => Pin::new(s).poll_write(cx, buf),
@@ -136,7 +144,13 @@ pub struct XmlStream<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> XmlStream<S> {
     /// Wraps a transport with a fresh parser.
     pub fn new(transport: Transport<S>, limits: Limits) -> Self {
-        Self { transport, parser: StreamParser::new(limits.clone()), limits, out: Vec::new(), read_buf: Vec::new() }
+        Self {
+            transport,
+            parser: StreamParser::new(limits),
+            limits,
+            out: Vec::new(),
+            read_buf: Vec::new(),
+        }
     }
 
     /// The transport (for TLS state).
@@ -154,7 +168,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> XmlStream<S> {
             if self.read_buf.len() != READ_CHUNK {
                 self.read_buf.resize(READ_CHUNK, 0);
             }
-            let n = self.transport.read(&mut self.read_buf).await.map_err(ReadError::Io)?;
+            let n = self
+                .transport
+                .read(&mut self.read_buf)
+                .await
+                .map_err(ReadError::Io)?;
             if n == 0 {
                 return Err(ReadError::Eof);
             }
@@ -191,11 +209,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> XmlStream<S> {
             let _ = self.send(&c.to_element()).await;
         }
         let _ = self.send_raw(b"</stream:stream>").await;
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.transport.shutdown()).await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), self.transport.shutdown())
+            .await;
     }
 
     /// Upgrades a cleartext stream to TLS after `<proceed/>` (RFC 6120 §5.4.3.3).
-    pub async fn starttls(self, acceptor: &tokio_rustls::TlsAcceptor) -> Result<XmlStream<S>, TlsError> {
+    pub async fn starttls(
+        self,
+        acceptor: &tokio_rustls::TlsAcceptor,
+    ) -> Result<XmlStream<S>, TlsError> {
         if self.parser.unconsumed_len() > 0 {
             return Err(TlsError::Pipelined);
         }
@@ -237,7 +259,10 @@ pub fn server_header(from: &str, id: &str) -> String {
 }
 
 fn attr_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('\'', "&apos;").replace('<', "&lt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('\'', "&apos;")
+        .replace('<', "&lt;")
+        .replace('"', "&quot;")
 }
 
 /// Builds the acceptor for a rustls configuration.
