@@ -1,0 +1,6 @@
+//! Integration tests: the real `allium` binary on loopback, spoken to over TLS.
+//!
+//! One test binary with a module per area (as rustls does), sharing [`common`].
+
+mod common;
+mod smoke;
