@@ -83,11 +83,15 @@ where
     async move {
         debug!(direct_tls = entry == Entry::DirectTls, "connection opened");
         let source = cx.limiter.source_key(source);
-        let negotiated = tokio::time::timeout(
+        let negotiation = tokio::time::timeout(
             cx.handshake_timeout,
             negotiate(&cx, io, entry, source, sid.clone()),
-        )
-        .await;
+        );
+        let negotiated = tokio::select! {
+            n = negotiation => n,
+            // Connections not yet bound are simply dropped at shutdown.
+            _ = cx.shutdown.cancelled() => return,
+        };
         match negotiated {
             Ok(Some((stream, session, rx, kill))) => {
                 run_session(&cx, stream, session, rx, kill).await
@@ -712,6 +716,10 @@ async fn run_session<S>(
 /// The legacy `urn:ietf:params:xml:ns:xmpp-session` IQ (RFC 3921 §3), a no-op today.
 fn is_session_iq(st: &Stanza) -> bool {
     st.el().attr("type") == Some("set")
-        && st.el().attr("to").is_none()
         && st.payload().is_some_and(|p| p.is("session", ns::SESSION))
+        && match st.to() {
+            Ok(None) => true,
+            Ok(Some(to)) => to.node().is_none() && to.resource().is_none(),
+            Err(_) => false,
+        }
 }
