@@ -295,6 +295,55 @@ mod tests {
         assert_eq!(s.to().unwrap_err().condition, Condition::JidMalformed);
     }
 
+    fn reparse(el: &Element) -> Element {
+        let mut p = crate::xml::StreamParser::new(crate::xml::Limits::default());
+        p.feed(
+            format!(
+                "<stream:stream xmlns='{}' xmlns:stream='{}'>",
+                ns::CLIENT,
+                ns::STREAM
+            )
+            .as_bytes(),
+        );
+        p.feed(el.to_xml(ns::CLIENT).as_bytes());
+        loop {
+            match p.next_event().unwrap() {
+                Some(crate::xml::StreamEvent::Element(e)) => return e,
+                Some(_) => continue,
+                None => panic!("incomplete"),
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// parse∘serialize = id for stanzas as the router builds and forwards them
+        /// (RFC 6120 §8.2), including error replies (§8.3).
+        #[test]
+        fn stanza_round_trip(
+            kind in proptest::sample::select(vec!["message", "presence", "iq"]),
+            typ in proptest::option::of("[a-z]{1,10}"),
+            id in proptest::option::of("[ -~]{0,20}"),
+            node in "[a-z0-9]{1,12}",
+            body in "\\PC{0,64}",
+        ) {
+            let mut el = Element::new(kind, ns::CLIENT)
+                .with_attr("to", format!("{node}@example.org"))
+                .with_attr("from", "alice@example.org/r")
+                .child(Element::new("body", ns::CLIENT).with_text(body.clone()))
+                .child(Element::new("x", "urn:example:payload").with_attr("k", body));
+            if let Some(t) = typ { el.set_attr("type", t); }
+            if let Some(i) = id { el.set_attr("id", i); }
+            let st = Stanza::from_element(el.clone(), ns::CLIENT).unwrap();
+            proptest::prop_assert_eq!(reparse(st.el()), el.clone());
+            let reply = st.error_reply(&Condition::ServiceUnavailable.into());
+            if let Some(r) = reply {
+                let back = Stanza::from_element(reparse(&r), ns::CLIENT).unwrap();
+                proptest::prop_assert!(back.is_error());
+                proptest::prop_assert_eq!(back.to().unwrap().map(|j| j.to_string()), Some("alice@example.org/r".to_owned()));
+            }
+        }
+    }
+
     #[test]
     fn summary_has_no_addresses() {
         let m = Element::new("message", ns::CLIENT)
