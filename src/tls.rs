@@ -104,7 +104,7 @@ pub fn load_or_generate(state_dir: &Path, names: &[String]) -> Result<Material, 
             return Ok(m);
         }
     }
-    let ck = rcgen::generate_simple_self_signed(names.to_vec()).map_err(Error::Generate)?;
+    let ck = self_signed(names)?;
     let dir = cert_path.parent().unwrap_or(state_dir).to_owned();
     create_private_dir(&dir)?;
     write_private(&key_path, ck.signing_key.serialize_pem().as_bytes())?;
@@ -113,6 +113,24 @@ pub fn load_or_generate(state_dir: &Path, names: &[String]) -> Result<Material, 
         source,
     })?;
     load(&cert_path, &key_path)
+}
+
+/// A self-signed certificate for `names`: common name = the first name, valid from a day
+/// ago for ten years, ECDSA P-256 (rcgen's default key).
+fn self_signed(names: &[String]) -> Result<rcgen::CertifiedKey<rcgen::KeyPair>, Error> {
+    let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(Error::Generate)?;
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(
+        rcgen::DnType::CommonName,
+        names.first().map(String::as_str).unwrap_or("allium"),
+    );
+    params.distinguished_name = dn;
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(3650);
+    let signing_key = rcgen::KeyPair::generate().map_err(Error::Generate)?;
+    let cert = params.self_signed(&signing_key).map_err(Error::Generate)?;
+    Ok(rcgen::CertifiedKey { cert, signing_key })
 }
 
 /// Creates `dir` (and parents) with mode 0700 on unix.
