@@ -2,5 +2,7 @@
 //!
 //! One test binary with a module per area (as rustls does), sharing [`common`].
 
+mod auth;
 mod common;
 mod smoke;
+mod stream;

@@ -18,6 +18,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod raw;
+pub mod scram;
+
 use allium::xml::{Element, Limits, StreamEvent, StreamParser};
 use base64::Engine as _;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
