@@ -35,6 +35,9 @@ pub enum Error {
     /// TLS material could not be prepared.
     #[error("cannot prepare TLS")]
     Tls(#[from] crate::tls::Error),
+    /// The decoy credentials could not be derived.
+    #[error("cannot derive the decoy credentials")]
+    Auth(#[from] crate::auth::AuthError),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -44,6 +47,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Credentials for a random password, used to make PLAIN logins of unknown accounts cost
+/// as much as wrong passwords.
+fn decoy_credentials(iterations: u32) -> Result<crate::auth::StoredCredentials, Error> {
+    let pw: [u8; 16] = rand::random();
+    Ok(crate::auth::hash_password(&hex::encode(pw), iterations)?)
 }
 
 /// The database file inside a state directory.
@@ -111,6 +121,7 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
             config.auth.max_failures_per_source,
         ),
         shutdown: shutdown.clone(),
+        decoy: Arc::new(decoy_credentials(config.auth.scram_iterations)?),
         default_domain: config
             .server
             .domains

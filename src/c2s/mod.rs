@@ -61,6 +61,8 @@ pub struct C2sContext {
     pub shutdown: CancellationToken,
     /// The first hosted domain: used when a client omits `to` in its header.
     pub default_domain: String,
+    /// Credentials of a random password, checked for unknown accounts (see `verify_plain`).
+    pub decoy: Arc<auth::StoredCredentials>,
 }
 
 /// How a connection arrived.
@@ -565,19 +567,15 @@ where
                             .await;
                         }
                         match cx.storage.credentials(a.as_str()).await {
-                            Ok(Some(creds)) => tokio::task::spawn_blocking(move || {
-                                auth::verify_password(&creds, password.as_str())
-                            })
-                            .await
-                            .unwrap_or(false),
-                            Ok(None) => false,
+                            Ok(Some(creds)) => verify_plain(Some(creds), password, cx).await,
+                            Ok(None) => verify_plain(None, password, cx).await,
                             Err(e) => {
                                 debug!(error = %e, "credential lookup failed");
                                 false
                             }
                         }
                     }
-                    None => false,
+                    None => verify_plain(None, password, cx).await,
                 };
                 session.plain_result(ok)
             }
@@ -622,6 +620,22 @@ where
             }
         };
     }
+}
+
+/// Verifies a PLAIN password with argon2 on the blocking pool. Without an account the
+/// password is checked against a decoy hash, so an unknown account costs the same time
+/// as a wrong password and timing does not reveal which accounts exist.
+async fn verify_plain(
+    creds: Option<auth::StoredCredentials>,
+    password: Zeroizing<String>,
+    cx: &Arc<C2sContext>,
+) -> bool {
+    let known = creds.is_some();
+    let creds = creds.unwrap_or_else(|| (*cx.decoy).clone());
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&creds, password.as_str()))
+        .await
+        .unwrap_or(false);
+    ok && known
 }
 
 /// Counts a failure (unless the attempt was refused by the limiter), waits the failure
