@@ -4,5 +4,6 @@
 
 mod auth;
 mod common;
+mod interop;
 mod smoke;
 mod stream;

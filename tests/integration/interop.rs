@@ -1,0 +1,176 @@
+//! Interop: the server driven by an independent, real client library, slixmpp (Python),
+//! from a virtualenv created once and cached at `${ALLIUM_VENV:-$HOME/.cache/allium-venv}`.
+//!
+//! The scenarios live in `tests/interop/slixmpp_chat.py`, which prints every step and
+//! exits 0 only when all of them happened. Without python3/venv the tests print a skip
+//! notice, unless `CI=true`, where they fail.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::common::*;
+
+/// The slixmpp version these tests are run with.
+const SLIXMPP: &str = "1.17.0";
+
+/// Where the cached virtualenv lives.
+fn venv_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("ALLIUM_VENV").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into());
+    PathBuf::from(home).join(".cache").join("allium-venv")
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{cmd:?} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Whether `python` has the pinned slixmpp.
+fn has_slixmpp(python: &Path) -> bool {
+    let check = format!("import slixmpp, sys; sys.exit(slixmpp.__version__ != '{SLIXMPP}')");
+    Command::new(python)
+        .args(["-c", &check])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Creates (or reuses) the virtualenv; returns its python.
+fn setup_venv() -> Result<PathBuf, String> {
+    let dir = venv_dir();
+    let python = dir.join("bin").join("python");
+    if has_slixmpp(&python) {
+        return Ok(python);
+    }
+    // Other test processes may build the same cache at the same time: one at a time.
+    let parent = dir.parent().ok_or("venv path has no parent")?;
+    std::fs::create_dir_all(parent).map_err(|e| format!("create {}: {e}", parent.display()))?;
+    let lock_path = dir.with_extension("lock");
+    let lock = std::fs::File::create(&lock_path)
+        .map_err(|e| format!("create {}: {e}", lock_path.display()))?;
+    lock.lock().map_err(|e| format!("lock venv: {e}"))?;
+    if has_slixmpp(&python) {
+        return Ok(python);
+    }
+    run(Command::new("python3")
+        .args(["-m", "venv", "--clear"])
+        .arg(&dir))?;
+    run(Command::new(&python).args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        &format!("slixmpp=={SLIXMPP}"),
+    ]))?;
+    if !has_slixmpp(&python) {
+        return Err(format!("slixmpp {SLIXMPP} not importable after install"));
+    }
+    Ok(python)
+}
+
+/// The venv's python, or `None` (after a notice) when tests should be skipped.
+/// Panics under `CI=true`: there the interop tests must run.
+fn python() -> Option<PathBuf> {
+    static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match VENV.get_or_init(setup_venv) {
+        Ok(p) => Some(p.clone()),
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("interop tests need python3 with venv and pip (CI=true): {e}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED slixmpp interop test: {e}");
+            None
+        }
+    }
+}
+
+/// Runs the slixmpp script in `mode` against `server`; asserts it exits 0.
+fn slixmpp(server: &Server, python: &Path, mode: &str) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/slixmpp_chat.py");
+    let cert = server.state_dir().join("tls").join("cert.pem");
+    let out = Command::new(python)
+        .arg(&script)
+        .args(["--mode", mode, "--host", "127.0.0.1", "--domain"])
+        .arg(&server.domain)
+        .arg("--port")
+        .arg(server.c2s.port().to_string())
+        .arg("--tls-port")
+        .arg(server.c2s_tls.port().to_string())
+        .arg("--cert")
+        .arg(&cert)
+        .args([
+            "--alice-password",
+            "wonderland",
+            "--bob-password",
+            "builder",
+        ])
+        .args(["--timeout", "30", "--verbose"])
+        .output()
+        .expect("run slixmpp script");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "slixmpp {mode} scenario failed ({}).\n--- steps ---\n{stdout}\n--- slixmpp log ---\n{}\n--- server log ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        server.stderr()
+    );
+    println!("{stdout}");
+    stdout
+}
+
+fn server_with_accounts() -> Server {
+    let server = Server::start();
+    // Each `account add` derives password hashes: do both at once.
+    std::thread::scope(|s| {
+        s.spawn(|| server.add_account("alice", "wonderland"));
+        s.spawn(|| server.add_account("bob", "builder"));
+    });
+    server
+}
+
+/// RFC 6120 §5 (STARTTLS), §6 (SASL, slixmpp's own pick of SCRAM), §7 (bind); RFC 6121
+/// §3.1 (subscribe and approve, both ways), §4.2 (presence seen by both), §5 (chat both
+/// ways), §2.1 (roster shows `both`/`to`), §4.5.2 (unavailable presence on logout).
+#[test]
+fn slixmpp_two_accounts_subscribe_and_chat() {
+    let Some(python) = python() else { return };
+    let server = server_with_accounts();
+    let out = slixmpp(&server, &python, "chat");
+    // The script exits 0 only when every step happened; check the key ones were reported.
+    assert!(out.contains("via SCRAM-SHA-"), "{out}");
+    assert!(
+        out.contains("bob: subscription request from alice@localhost"),
+        "{out}"
+    );
+    assert!(
+        out.contains("with subscription 'both'") || out.contains("with subscription 'to'"),
+        "{out}"
+    );
+    assert!(out.contains("bob: sees alice unavailable"), "{out}");
+    assert!(out.trim_end().ends_with("OK: chat"), "{out}");
+}
+
+/// XEP-0368: a client on the direct TLS port messages a client on the STARTTLS port.
+#[test]
+fn slixmpp_direct_tls_to_starttls() {
+    let Some(python) = python() else { return };
+    let server = server_with_accounts();
+    let out = slixmpp(&server, &python, "direct-tls");
+    assert!(out.contains("(direct TLS)"), "{out}");
+    assert!(out.trim_end().ends_with("OK: direct-tls"), "{out}");
+}
