@@ -86,7 +86,7 @@ where
         debug!(direct_tls = entry == Entry::DirectTls, "connection opened");
         let source = cx.limiter.source_key(source);
         let negotiation = tokio::time::timeout(
-            cx.handshake_timeout,
+            cx.handshake_timeout + Duration::from_secs(5),
             negotiate(&cx, io, entry, source, sid.clone()),
         );
         let negotiated = tokio::select! {
@@ -139,6 +139,9 @@ where
         },
     };
     let mut stream = XmlStream::new(transport, cx.limits);
+    // Reads during negotiation end with `connection-timeout` at the handshake deadline
+    // (the caller's timeout stays as a backstop for the TLS handshake itself).
+    stream.set_deadline(Some(tokio::time::Instant::now() + cx.handshake_timeout));
     let mut auth: Option<Auth> = None;
     let mut domain = cx.default_domain.clone();
     loop {
@@ -277,6 +280,7 @@ where
                         return None;
                     }
                     debug!("resource bound");
+                    stream.set_deadline(None);
                     return Some((stream, session, rx, kill));
                 }
                 Err(e) => {

@@ -103,6 +103,9 @@ pub enum ReadError {
     /// The peer closed the connection (TCP EOF).
     #[error("connection closed by peer")]
     Eof,
+    /// The deadline set with [`XmlStream::set_deadline`] passed.
+    #[error("deadline passed")]
+    Timeout,
     /// The socket failed.
     #[error("connection failed")]
     Io(#[source] io::Error),
@@ -116,6 +119,7 @@ impl ReadError {
     pub fn condition(&self) -> Option<StreamCondition> {
         match self {
             ReadError::Parse(e) => Some(StreamCondition::from(e)),
+            ReadError::Timeout => Some(StreamCondition::ConnectionTimeout),
             _ => None,
         }
     }
@@ -139,6 +143,7 @@ pub struct XmlStream<S> {
     limits: Limits,
     out: Vec<u8>,
     read_buf: Vec<u8>,
+    deadline: Option<tokio::time::Instant>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> XmlStream<S> {
@@ -150,7 +155,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> XmlStream<S> {
             limits,
             out: Vec::new(),
             read_buf: Vec::new(),
+            deadline: None,
         }
+    }
+
+    /// Reads fail with [`ReadError::Timeout`] (mapped to `connection-timeout`,
+    /// RFC 6120 §4.9.3.4) once `deadline` passes; `None` removes the deadline.
+    pub fn set_deadline(&mut self, deadline: Option<tokio::time::Instant>) {
+        self.deadline = deadline;
     }
 
     /// The transport (for TLS state).
@@ -168,11 +180,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> XmlStream<S> {
             if self.read_buf.len() != READ_CHUNK {
                 self.read_buf.resize(READ_CHUNK, 0);
             }
-            let n = self
-                .transport
-                .read(&mut self.read_buf)
-                .await
-                .map_err(ReadError::Io)?;
+            let read = self.transport.read(&mut self.read_buf);
+            let n = match self.deadline {
+                Some(d) => tokio::time::timeout_at(d, read)
+                    .await
+                    .map_err(|_| ReadError::Timeout)?,
+                None => read.await,
+            }
+            .map_err(ReadError::Io)?;
             if n == 0 {
                 return Err(ReadError::Eof);
             }
@@ -221,12 +236,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> XmlStream<S> {
         if self.parser.unconsumed_len() > 0 {
             return Err(TlsError::Pipelined);
         }
-        let plain = match self.transport {
-            Transport::Plain(s) => s,
-            Transport::Tls(t) => return Ok(XmlStream::new(Transport::Tls(t), self.limits)),
+        let (limits, deadline) = (self.limits, self.deadline);
+        let transport = match self.transport {
+            Transport::Plain(s) => Transport::Tls(Box::new(
+                acceptor.accept(s).await.map_err(TlsError::Handshake)?,
+            )),
+            tls @ Transport::Tls(_) => tls,
         };
-        let tls = acceptor.accept(plain).await.map_err(TlsError::Handshake)?;
-        Ok(XmlStream::new(Transport::Tls(Box::new(tls)), self.limits))
+        let mut upgraded = XmlStream::new(transport, limits);
+        upgraded.set_deadline(deadline);
+        Ok(upgraded)
     }
 }
 

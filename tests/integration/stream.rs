@@ -357,9 +357,11 @@ async fn handshake_timeout_closes_unauthenticated_connection() {
         .start();
     let mut c = Client::connect(&server).await;
     let start = Instant::now();
-    // The client never authenticates: the server closes the connection.
-    c.wait_closed(Duration::from_secs(4)).await;
+    // The client never authenticates: the server closes the stream with
+    // <connection-timeout/> (RFC 6120 §4.9.3.4).
+    let end = c.wait_closed(Duration::from_secs(4)).await;
     assert!(start.elapsed() < Duration::from_secs(3));
+    assert_eq!(end.errors, vec!["connection-timeout".to_owned()]);
 }
 
 #[tokio::test]
