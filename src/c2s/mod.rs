@@ -513,76 +513,23 @@ where
                     }
                 }
             }
-            Step::NeedCredentials { username, .. } => {
-                account = account_jid(&username, domain);
-                if let Some(a) = &account
-                    && cx
-                        .limiter
-                        .account_blocked(cx.limiter.account_key(a.as_str()))
-                {
-                    return sasl_fail(
-                        cx,
-                        stream,
-                        SaslFailure::TemporaryAuthFailure,
-                        source,
-                        None,
-                        true,
-                    )
-                    .await;
+            Step::NeedCredentials { username, .. } => match lookup(cx, &username, domain).await {
+                Lookup::Done(a, creds) => {
+                    account = a;
+                    session.credentials(creds.as_deref())
                 }
-                let creds = match &account {
-                    Some(a) => match cx.storage.credentials(a.as_str()).await {
-                        Ok(c) => c,
-                        Err(e) => {
-                            debug!(error = %e, "credential lookup failed");
-                            return sasl_fail(
-                                cx,
-                                stream,
-                                SaslFailure::TemporaryAuthFailure,
-                                source,
-                                None,
-                                false,
-                            )
-                            .await;
-                        }
-                    },
-                    None => None,
-                };
-                session.credentials(creds.as_ref())
-            }
+                refused => return refuse(cx, stream, source, refused).await,
+            },
             Step::VerifyPlain {
                 username, password, ..
-            } => {
-                account = account_jid(&username, domain);
-                let ok = match &account {
-                    Some(a) => {
-                        if cx
-                            .limiter
-                            .account_blocked(cx.limiter.account_key(a.as_str()))
-                        {
-                            return sasl_fail(
-                                cx,
-                                stream,
-                                SaslFailure::TemporaryAuthFailure,
-                                source,
-                                None,
-                                true,
-                            )
-                            .await;
-                        }
-                        match cx.storage.credentials(a.as_str()).await {
-                            Ok(Some(creds)) => verify_plain(Some(creds), password, cx).await,
-                            Ok(None) => verify_plain(None, password, cx).await,
-                            Err(e) => {
-                                debug!(error = %e, "credential lookup failed");
-                                false
-                            }
-                        }
-                    }
-                    None => verify_plain(None, password, cx).await,
-                };
-                session.plain_result(ok)
-            }
+            } => match lookup(cx, &username, domain).await {
+                Lookup::Done(a, creds) => {
+                    account = a;
+                    let ok = verify_plain(creds.map(|c| *c), password, cx).await;
+                    session.plain_result(ok)
+                }
+                refused => return refuse(cx, stream, source, refused).await,
+            },
             Step::Success {
                 authzid,
                 additional_data,
@@ -624,6 +571,59 @@ where
             }
         };
     }
+}
+
+/// The account behind a SASL username, looked up once per exchange.
+enum Lookup {
+    /// The account's failures are over the limit: refuse without looking.
+    Blocked,
+    /// The database could not answer.
+    Unavailable,
+    /// The account JID (`None` when the username is not a valid localpart) and its
+    /// credentials (`None` when there is no such account).
+    Done(Option<BareJid>, Option<Box<auth::StoredCredentials>>),
+}
+
+async fn lookup(cx: &Arc<C2sContext>, username: &str, domain: &str) -> Lookup {
+    let Some(a) = account_jid(username, domain) else {
+        return Lookup::Done(None, None);
+    };
+    if cx
+        .limiter
+        .account_blocked(cx.limiter.account_key(a.as_str()))
+    {
+        return Lookup::Blocked;
+    }
+    match cx.storage.credentials(a.as_str()).await {
+        Ok(creds) => Lookup::Done(Some(a), creds.map(Box::new)),
+        Err(e) => {
+            debug!(error = %e, "credential lookup failed");
+            Lookup::Unavailable
+        }
+    }
+}
+
+/// Answers `temporary-auth-failure` for a lookup that did not complete; a blocked
+/// attempt is not counted again.
+async fn refuse<S>(
+    cx: &Arc<C2sContext>,
+    stream: &mut XmlStream<S>,
+    source: Key,
+    lookup: Lookup,
+) -> SaslOutcome
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let blocked = matches!(lookup, Lookup::Blocked);
+    sasl_fail(
+        cx,
+        stream,
+        SaslFailure::TemporaryAuthFailure,
+        source,
+        None,
+        blocked,
+    )
+    .await
 }
 
 /// Verifies a PLAIN password with argon2 on the blocking pool. Without an account the
