@@ -309,6 +309,53 @@ fn presence(ptype: &str, from: &BareJid, to: &BareJid) -> Stanza {
     Stanza::new_from(el)
 }
 
+/// A roster item created by a subscription stanza: no name, no groups, no subscription.
+fn new_item(contact: &BareJid) -> RosterItem {
+    RosterItem {
+        jid: contact.to_string(),
+        name: None,
+        subscription: Subscription::None,
+        ask: false,
+        groups: Vec::new(),
+    }
+}
+
+/// The user now receives the contact's presence (RFC 6121 Appendix A: none→to, from→both).
+fn add_to(s: Subscription) -> Subscription {
+    match s {
+        Subscription::None => Subscription::To,
+        Subscription::From => Subscription::Both,
+        s => s,
+    }
+}
+
+/// The user no longer receives the contact's presence (to→none, both→from).
+fn remove_to(s: Subscription) -> Subscription {
+    match s {
+        Subscription::To => Subscription::None,
+        Subscription::Both => Subscription::From,
+        s => s,
+    }
+}
+
+/// The contact now receives the user's presence (none→from, to→both).
+fn add_from(s: Subscription) -> Subscription {
+    match s {
+        Subscription::None => Subscription::From,
+        Subscription::To => Subscription::Both,
+        s => s,
+    }
+}
+
+/// The contact no longer receives the user's presence (from→none, both→to).
+fn remove_from(s: Subscription) -> Subscription {
+    match s {
+        Subscription::From => Subscription::None,
+        Subscription::Both => Subscription::To,
+        s => s,
+    }
+}
+
 /// Outbound subscription stanza from `user` about `contact` (RFC 6121 §3, Appendix A.2).
 async fn subscription_out(
     router: &Arc<Router>,
@@ -327,13 +374,7 @@ async fn subscription_out(
     let mut send_unavailable = false;
     let updated: Option<RosterItem> = match ptype {
         "subscribe" => {
-            let mut it = item.unwrap_or_else(|| RosterItem {
-                jid: contact.to_string(),
-                name: None,
-                subscription: Subscription::None,
-                ask: false,
-                groups: Vec::new(),
-            });
+            let mut it = item.unwrap_or_else(|| new_item(contact));
             if matches!(it.subscription, Subscription::None | Subscription::From) && !it.ask {
                 it.ask = true;
                 Some(it)
@@ -343,11 +384,7 @@ async fn subscription_out(
         }
         "unsubscribe" => item.and_then(|mut it| {
             let before = (it.subscription, it.ask);
-            it.subscription = match it.subscription {
-                Subscription::To => Subscription::None,
-                Subscription::Both => Subscription::From,
-                s => s,
-            };
+            it.subscription = remove_to(it.subscription);
             it.ask = false;
             (before != (it.subscription, it.ask)).then_some(it)
         }),
@@ -361,18 +398,8 @@ async fn subscription_out(
                 return;
             }
             send_own_presence = true;
-            let mut it = item.unwrap_or_else(|| RosterItem {
-                jid: contact.to_string(),
-                name: None,
-                subscription: Subscription::None,
-                ask: false,
-                groups: Vec::new(),
-            });
-            it.subscription = match it.subscription {
-                Subscription::None => Subscription::From,
-                Subscription::To => Subscription::Both,
-                s => s,
-            };
+            let mut it = item.unwrap_or_else(|| new_item(contact));
+            it.subscription = add_from(it.subscription);
             Some(it)
         }
         "unsubscribed" => {
@@ -382,11 +409,7 @@ async fn subscription_out(
                 .unwrap_or(false);
             let changed = item.and_then(|mut it| {
                 let before = it.subscription;
-                it.subscription = match it.subscription {
-                    Subscription::From => Subscription::None,
-                    Subscription::Both => Subscription::To,
-                    s => s,
-                };
+                it.subscription = remove_from(it.subscription);
                 (before != it.subscription).then_some(it)
             });
             if changed.is_none() && !pending {
@@ -497,11 +520,7 @@ async fn subscription_in(
                 return;
             }
             it.ask = false;
-            it.subscription = match it.subscription {
-                Subscription::None => Subscription::To,
-                Subscription::From => Subscription::Both,
-                s => s,
-            };
+            it.subscription = add_to(it.subscription);
             if storage.put_roster_item(user.as_str(), &it).await.is_ok() {
                 roster::push(router, user, &it, false);
                 deliver(router, st.el());
@@ -513,11 +532,7 @@ async fn subscription_in(
                 .await;
             if let Some(mut it) = item {
                 let before = it.subscription;
-                it.subscription = match it.subscription {
-                    Subscription::From => Subscription::None,
-                    Subscription::Both => Subscription::To,
-                    s => s,
-                };
+                it.subscription = remove_from(it.subscription);
                 if before != it.subscription
                     && storage.put_roster_item(user.as_str(), &it).await.is_ok()
                 {
@@ -531,11 +546,7 @@ async fn subscription_in(
         "unsubscribed" => {
             let Some(mut it) = item else { return };
             let before = (it.subscription, it.ask);
-            it.subscription = match it.subscription {
-                Subscription::To => Subscription::None,
-                Subscription::Both => Subscription::From,
-                s => s,
-            };
+            it.subscription = remove_to(it.subscription);
             it.ask = false;
             if before != (it.subscription, it.ask)
                 && storage.put_roster_item(user.as_str(), &it).await.is_ok()
