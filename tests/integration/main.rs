@@ -3,4 +3,5 @@
 //! One test binary with a module per area (as rustls does), sharing [`common`].
 
 mod common;
+mod onion;
 mod smoke;
