@@ -1,5 +1,5 @@
 //! The command line (clap): `run`, `account add|passwd|delete|list`, `config example`,
-//! `fingerprints`.
+//! `fingerprints`, `onion address`.
 //!
 //! `--config FILE` and `--state-dir DIR` are accepted by every subcommand. Without
 //! `--config`, the development configuration is used (domain `localhost`, loopback
@@ -52,6 +52,20 @@ pub enum Command {
     },
     /// Print the TLS certificate fingerprints (SHA-1, SHA-256, DANE TLSA 3 1 1) per domain.
     Fingerprints,
+    /// Onion service helpers.
+    Onion {
+        /// Onion subcommand.
+        #[command(subcommand)]
+        command: OnionCommand,
+    },
+}
+
+/// `allium onion ...`
+#[derive(Debug, Subcommand)]
+pub enum OnionCommand {
+    /// Print the onion service's address (`<56 characters>.onion`), creating its key in
+    /// the Tor state directory on first use. Works offline: no Tor bootstrap, no network.
+    Address,
 }
 
 /// `allium account ...`
@@ -92,6 +106,9 @@ pub enum Error {
     /// The server failed.
     #[error("server error")]
     Server(#[from] crate::server::Error),
+    /// Tor failed.
+    #[error("Tor error")]
+    Tor(#[from] crate::tor::Error),
     /// Storage failed.
     #[error("storage error")]
     Storage(#[from] crate::storage::Error),
@@ -133,6 +150,12 @@ pub async fn main(cli: Cli) -> Result<(), Error> {
         Command::Run => run(&config, &state_dir, development).await,
         Command::Account { command } => account(&config, &state_dir, command).await,
         Command::Fingerprints => fingerprints(&config, &state_dir),
+        Command::Onion {
+            command: OnionCommand::Address,
+        } => {
+            println!("{}", crate::tor::onion_address(&config, &state_dir)?);
+            Ok(())
+        }
         Command::Config { .. } => Ok(()),
     }
 }
@@ -140,6 +163,9 @@ pub async fn main(cli: Cli) -> Result<(), Error> {
 async fn run(config: &Config, state_dir: &Path, development: bool) -> Result<(), Error> {
     crate::log::init(&config.log.level);
     let running = crate::server::start(config, state_dir).await?;
+    // Listen for signals before announcing "ready", so a SIGTERM sent right after it
+    // stops the server cleanly instead of killing it.
+    let signals = Signals::new();
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -152,6 +178,9 @@ async fn run(config: &Config, state_dir: &Path, development: bool) -> Result<(),
     }
     for a in &running.c2s_tls {
         writeln!(out, "listening c2s_tls {a}")?;
+    }
+    if let Some(onion) = running.tor.as_ref().and_then(|t| t.onion_address()) {
+        writeln!(out, "listening onion {onion}")?;
     }
     if development {
         writeln!(
@@ -169,29 +198,41 @@ async fn run(config: &Config, state_dir: &Path, development: bool) -> Result<(),
     writeln!(out, "ready")?;
     out.flush()?;
     drop(out);
-    wait_for_signal().await;
+    signals.wait().await;
     running.stop(Duration::from_secs(10)).await;
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// SIGINT and (on Unix) SIGTERM, registered when created.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self {
+                term: signal(SignalKind::terminate()).ok(),
             }
         }
+        #[cfg(not(unix))]
+        {
+            Self {}
+        }
     }
-    #[cfg(not(unix))]
-    {
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some(mut term) = self.term {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
         let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -4,7 +4,7 @@
 //! stores in one SQLite database, and logs nothing that identifies who talks to whom.
 //!
 //! # Layout
-//! - [`cli`]: the command line (clap): `run`, `account`, `config`, `fingerprints`.
+//! - [`cli`]: the command line (clap): `run`, `account`, `config`, `fingerprints`, `onion`.
 //! - [`config`]: the TOML configuration, its documented defaults and validation.
 //! - [`xml`]: a sans-IO XML stream parser with limits, and the element tree (pure).
 //! - [`ns`]: namespace constants, each with its RFC/XEP.
@@ -16,6 +16,7 @@
 //! - [`router`]: where every JID is connected; local and remote delivery.
 //! - [`modules`]: features (roster, presence, offline, disco, ping, version).
 //! - [`storage`]: typed repositories over SQLite; the only place with SQL.
+//! - [`tor`]: the embedded Tor client (Arti), the onion service and its key, outbound via Tor.
 //! - [`log`]: tracing set-up and the fields allowed in logs.
 //! - [`server`]: start-up, listeners and shutdown.
 #![forbid(unsafe_code)]
@@ -39,4 +40,5 @@ pub mod stanza;
 pub mod storage;
 pub mod stream;
 pub mod tls;
+pub mod tor;
 pub mod xml;

@@ -2,7 +2,9 @@
 //!
 //! [`start`] reads nothing but the validated [`Config`]: it creates the state directory
 //! (mode 0700), opens the database, prepares TLS, binds every listener and spawns their
-//! accept loops. [`Running::stop`] closes every session with `system-shutdown`
+//! accept loops; with `tor.enabled`, it starts the embedded Tor client and onion
+//! service ([`crate::tor::launch`]), whose streams enter the same session code and
+//! whose bootstrap goes on in the background. [`Running::stop`] closes every session with `system-shutdown`
 //! (RFC 6120 §4.9.3.17), waits for them to finish and closes the database.
 
 use std::net::SocketAddr;
@@ -38,6 +40,9 @@ pub enum Error {
     /// The decoy credentials could not be derived.
     #[error("cannot derive the decoy credentials")]
     Auth(#[from] crate::auth::AuthError),
+    /// Tor (Arti or the onion service) could not be started.
+    #[error("cannot start Tor")]
+    Tor(#[from] crate::tor::Error),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -74,6 +79,8 @@ pub struct Running {
     pub c2s: Vec<SocketAddr>,
     /// Bound c2s direct TLS addresses.
     pub c2s_tls: Vec<SocketAddr>,
+    /// The Tor client and onion service, when `tor.enabled`.
+    pub tor: Option<crate::tor::TorHandle>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     router: Arc<Router>,
@@ -133,6 +140,7 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
     let mut running = Running {
         c2s: Vec::new(),
         c2s_tls: Vec::new(),
+        tor: None,
         shutdown,
         tracker,
         router,
@@ -162,6 +170,23 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
             running
                 .tracker
                 .spawn(accept_loop(listener, cx, entry, tracker, shutdown));
+        }
+    }
+    if config.tor.enabled {
+        let launched = crate::tor::launch(
+            config,
+            state_dir,
+            cx.clone(),
+            running.tracker.clone(),
+            running.shutdown.clone(),
+        )
+        .await;
+        match launched {
+            Ok(handle) => running.tor = Some(handle),
+            Err(e) => {
+                running.shutdown.cancel();
+                return Err(e.into());
+            }
         }
     }
     Ok(running)
@@ -199,8 +224,8 @@ impl Running {
         self.router.session_count()
     }
 
-    /// Stops accepting, closes every session with `system-shutdown`, waits up to
-    /// `grace` for them, then closes the database.
+    /// Stops accepting (TCP and onion), closes every session with `system-shutdown`,
+    /// stops Tor, waits up to `grace` for them, then closes the database.
     pub async fn stop(self, grace: Duration) {
         info!("shutting down");
         self.router.close_all(StreamCondition::SystemShutdown);

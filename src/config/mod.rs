@@ -15,6 +15,7 @@
 //! | `[offline]`   | [`OfflineConfig`]  | offline messages (XEP-0160)                     |
 //! | `[version]`   | [`VersionConfig`]  | software version (XEP-0092)                     |
 //! | `[log]`       | [`LogConfig`]      | log level                                       |
+//! | `[tor]`       | [`TorConfig`]      | embedded Tor (Arti) and its onion service (rend-spec-v3) |
 //!
 //! [`Config::from_toml_str`] parses, then reports **every** problem at once in
 //! [`ConfigError::Invalid`]: each unknown key (with a "did you mean" hint when a known
@@ -25,14 +26,14 @@
 //! and is reported alone as [`ConfigError::Syntax`].
 //!
 //! # Adding a section
-//! A later feature (say `[tor]` or `[muc]`) adds, all in this module:
-//! 1. a struct `TorConfig` with the same derives and `#[serde(default)]`, each field
+//! A later feature (say `[muc]`) adds, all in this module:
+//! 1. a struct `MucConfig` with the same derives and `#[serde(default)]`, each field
 //!    documented with its default, unit, range, RFC/XEP and privacy effect, and a
-//!    field `pub tor: TorConfig` on [`Config`];
+//!    field `pub muc: MucConfig` on [`Config`];
 //! 2. `impl Default for TorConfig` with the documented values (and, where the
 //!    development set-up differs, a change in [`Config::development`]);
 //! 3. its checks in `validate.rs`, pushing a `Problem` per bad key;
-//! 4. a commented `[tor]` table in `example.toml` with every key at its default.
+//! 4. a commented `[muc]` table in `example.toml` with every key at its default.
 //!
 //! The tests keep these in step: the example must parse to [`Config::default`] and
 //! must contain exactly the keys that `Config::default()` serializes to, so a field
@@ -42,6 +43,10 @@
 //! - Unknown keys are errors: a misspelt privacy setting never silently falls back to
 //!   its default.
 //! - The defaults listen on loopback only and keep the lowest TLS version at 1.2.
+//! - `tor.enabled` defaults to `true` in a configuration file, so a real server is
+//!   reachable as an onion service (and contacts Tor relays); the development server
+//!   ([`Config::development`]) has it off. `tor.testing.network` is only a path here:
+//!   its environment guard is enforced at start-up ([`crate::tor::launch`]).
 //! - The configuration holds no secrets (only paths to them), so error messages may
 //!   quote configured values; they never quote anything else.
 //! - This module does no logging and, apart from [`Config::load`] reading the one
@@ -57,6 +62,9 @@
 //!   already be written in normalized form.
 
 mod validate;
+
+#[cfg(test)]
+pub(crate) use validate::TOR_LISTENER_KINDS;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -86,6 +94,8 @@ pub struct Config {
     pub version: VersionConfig,
     /// `[log]`: diagnostic log level.
     pub log: LogConfig,
+    /// `[tor]`: the embedded Tor client (Arti) and the onion service.
+    pub tor: TorConfig,
 }
 
 /// `[server]`: what this server hosts and where it keeps its state.
@@ -280,6 +290,125 @@ impl Default for LogConfig {
     }
 }
 
+/// `[tor]`: the embedded Tor client (Arti) and its onion service
+/// (rend-spec-v3; see [`crate::tor`]).
+///
+/// Enabled by default in a configuration file (`allium run --config`), disabled in
+/// the development server ([`Config::development`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TorConfig {
+    /// Start the embedded Tor client at all. Privacy: when `true` the server connects
+    /// to the Tor network (to relays only; no DNS). Default `true` (`false` in the
+    /// development server).
+    pub enabled: bool,
+    /// Arti's directory (its state, cache and the onion service key), relative to
+    /// `server.state_dir` (an absolute path is used as is). Created with mode 0700.
+    /// Must not be empty. Privacy: holds the onion service's secret identity key.
+    /// Default `"tor"`.
+    pub state_dir: String,
+    /// `[tor.onion_service]`: the onion service clients reach the server through.
+    pub onion_service: TorOnionServiceConfig,
+    /// `[tor.testing]`: private test networks only.
+    pub testing: TorTestingConfig,
+}
+
+impl Default for TorConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            state_dir: "tor".to_owned(),
+            onion_service: TorOnionServiceConfig::default(),
+            testing: TorTestingConfig::default(),
+        }
+    }
+}
+
+/// `[tor.onion_service]`: the v3 onion service (rend-spec-v3) and its virtual ports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TorOnionServiceConfig {
+    /// Publish the onion service (needs `tor.enabled`). Default `true`.
+    pub enabled: bool,
+    /// Local name of the service, naming its key in the Tor state directory; 1 to 64
+    /// characters from `a-z`, `0-9`, `-` and `_` (Arti's `HsNickname`). Changing it
+    /// creates a new key, hence a new `.onion` address. Default `"allium"`.
+    pub nickname: String,
+    /// Virtual ports of the onion address and the listener kind each one feeds:
+    /// `"c2s"` (STARTTLS, RFC 6120 §5), `"c2s_tls"` (direct TLS, XEP-0368), `"s2s"`
+    /// and `"http"`. Streams to an unlisted port, or to a kind this server does not
+    /// serve yet (`"s2s"`, `"http"`), are refused. Each virtual port at most once, none
+    /// 0. Default 5222 → c2s, 5223 → c2s_tls, 5269 → s2s, 80 → http.
+    pub ports: Vec<TorPort>,
+    /// `[tor.onion_service.restricted_discovery]`: onion service client
+    /// authorization.
+    pub restricted_discovery: TorRestrictedDiscoveryConfig,
+}
+
+impl Default for TorOnionServiceConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            nickname: "allium".to_owned(),
+            ports: vec![
+                TorPort::new(5222, "c2s"),
+                TorPort::new(5223, "c2s_tls"),
+                TorPort::new(5269, "s2s"),
+                TorPort::new(80, "http"),
+            ],
+            restricted_discovery: TorRestrictedDiscoveryConfig::default(),
+        }
+    }
+}
+
+/// One virtual port of the onion service: `{ virtual = 5222, listener = "c2s" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TorPort {
+    /// The port clients dial on the `.onion` address, `1..=65535`.
+    #[serde(rename = "virtual")]
+    pub virtual_port: u16,
+    /// The listener kind: `"c2s"`, `"c2s_tls"`, `"s2s"` or `"http"`.
+    pub listener: String,
+}
+
+impl TorPort {
+    /// A mapping from `virtual_port` to the listener kind `listener`.
+    pub fn new(virtual_port: u16, listener: &str) -> Self {
+        Self {
+            virtual_port,
+            listener: listener.to_owned(),
+        }
+    }
+}
+
+/// `[tor.onion_service.restricted_discovery]`: restricted discovery (onion service
+/// client authorization, rend-spec-v3 "CLIENT-AUTH"): the descriptor is encrypted
+/// to the listed clients, so nobody else can even find the service's introduction
+/// points. For private providers with a known, small set of users.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct TorRestrictedDiscoveryConfig {
+    /// Only the clients below can discover the service. Needs at least one client.
+    /// Default `false`.
+    pub enabled: bool,
+    /// Clients' public discovery keys, each `"descriptor:x25519:<base32 key>"` (the
+    /// C tor `.auth` file format), at most 160, no duplicates. Default `[]`.
+    pub authorized_clients: Vec<String>,
+}
+
+/// `[tor.testing]`: settings for private test networks, never for production.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct TorTestingConfig {
+    /// Path of an Arti TOML fragment (`[tor_network]`, `[path_rules]`,
+    /// `[override_net_params]`, `[address_filter]`) replacing the Tor network with a
+    /// private one. Honoured only when the environment variable
+    /// `ALLIUM_TESTING_TOR_NETWORK=1` is also set; otherwise start-up fails. Privacy:
+    /// a wrong network here means no anonymity at all. Default `""` (the real Tor
+    /// network).
+    pub network: String,
+}
+
 /// One problem found in a configuration: the dotted key it concerns and what is
 /// wrong. Displays as `"key: message"`, e.g.
 /// `limits.max_depth: must be between 8 and 256 (got 4)`.
@@ -344,10 +473,13 @@ impl Config {
     pub const EXAMPLE: &'static str = include_str!("example.toml");
 
     /// The configuration `allium run` uses without `--config`: loopback listeners,
-    /// domain `localhost`, a self-signed certificate. Equal to [`Config::default`]
-    /// today; kept separate because development set-ups will differ later (Tor).
+    /// domain `localhost`, a self-signed certificate, and no Tor (`tor.enabled =
+    /// false`, so a development server never contacts the Tor network). Otherwise
+    /// equal to [`Config::default`].
     pub fn development() -> Config {
-        Config::default()
+        let mut c = Config::default();
+        c.tor.enabled = false;
+        c
     }
 
     /// Parses TOML text, then checks it: every unknown key and every invalid value
@@ -417,6 +549,18 @@ impl Config {
     /// directory).
     pub fn state_dir(&self) -> PathBuf {
         PathBuf::from(&self.server.state_dir)
+    }
+
+    /// Arti's directory: `tor.state_dir` under `state_dir` (the server's state
+    /// directory, which the command line may override), or `tor.state_dir` itself
+    /// when it is absolute.
+    pub fn tor_dir(&self, state_dir: &Path) -> PathBuf {
+        state_dir.join(&self.tor.state_dir)
+    }
+
+    /// Whether the onion service is on: `tor.enabled` and `tor.onion_service.enabled`.
+    pub fn onion_service_enabled(&self) -> bool {
+        self.tor.enabled && self.tor.onion_service.enabled
     }
 }
 

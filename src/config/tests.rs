@@ -29,9 +29,14 @@ fn example_contains_every_key() {
 }
 
 #[test]
-fn defaults_are_valid_and_development_is_default() {
+fn defaults_are_valid_and_development_is_default_without_tor() {
     Config::default().validate().unwrap();
-    assert_eq!(Config::development(), Config::default());
+    Config::development().validate().unwrap();
+    assert!(Config::default().tor.enabled);
+    let mut dev = Config::development();
+    assert!(!dev.tor.enabled);
+    dev.tor.enabled = true;
+    assert_eq!(dev, Config::default());
 }
 
 #[test]
@@ -61,6 +66,32 @@ fn documented_defaults() {
     assert_eq!(c.offline.max_messages, 100);
     assert!(c.version.enabled);
     assert_eq!(c.log.level, "info");
+    assert!(c.tor.enabled);
+    assert_eq!(c.tor.state_dir, "tor");
+    assert_eq!(
+        c.tor_dir(Path::new("/srv/allium")),
+        PathBuf::from("/srv/allium/tor")
+    );
+    let s = &c.tor.onion_service;
+    assert!(s.enabled && c.onion_service_enabled());
+    assert_eq!(s.nickname, "allium");
+    let ports: Vec<(u16, &str)> = s
+        .ports
+        .iter()
+        .map(|p| (p.virtual_port, p.listener.as_str()))
+        .collect();
+    assert_eq!(
+        ports,
+        [
+            (5222, "c2s"),
+            (5223, "c2s_tls"),
+            (5269, "s2s"),
+            (80, "http")
+        ]
+    );
+    assert!(!s.restricted_discovery.enabled);
+    assert!(s.restricted_discovery.authorized_clients.is_empty());
+    assert_eq!(c.tor.testing.network, "");
 }
 
 #[test]
@@ -89,7 +120,7 @@ fn unknown_keys_are_all_named() {
     let p = problems(
         "verbose = true\n\
          [limits]\nmax_dept = 16\n\
-         [tor]\nenabled = true\n",
+         [muc]\nenabled = true\n",
     );
     let mut found: Vec<String> = p.iter().map(Problem::to_string).collect();
     found.sort();
@@ -97,7 +128,7 @@ fn unknown_keys_are_all_named() {
         found,
         [
             "limits.max_dept: unknown key (did you mean \"limits.max_depth\"?)",
-            "tor: unknown key",
+            "muc: unknown key",
             "verbose: unknown key",
         ]
     );
@@ -226,7 +257,7 @@ domains = ["example.org", "user@example.org", "Example.ORG", "", "example.org", 
 
 #[test]
 fn listeners_are_checked() {
-    let p = problems("[listeners]\nc2s = []\nc2s_tls = []\n");
+    let p = problems("[listeners]\nc2s = []\nc2s_tls = []\n[tor]\nenabled = false\n");
     assert_eq!(keys(&p), ["listeners"]);
 
     // Direct TLS only, IPv6, and repeated port 0 (tests) are all fine.
@@ -340,6 +371,9 @@ fn example_documents_every_key_with_its_default() {
         let line = line.trim();
         if let Some(text) = line.strip_prefix('#') {
             comment.push(text);
+        } else if line.starts_with('{') || line.starts_with(']') {
+            // The continuation of a multi-line array (`ports = [ ... ]`).
+            continue;
         } else if line.is_empty() || line.starts_with('[') {
             comment.clear();
         } else {
@@ -373,4 +407,117 @@ proptest::proptest! {
             (8..=256).contains(&depth) && (10_000..=16_777_216).contains(&bytes)
         );
     }
+}
+
+const ONION_ONLY: &str = "[listeners]\nc2s = []\nc2s_tls = []\n";
+
+#[test]
+fn onion_only_needs_the_onion_service_with_a_client_port() {
+    // Valid: no TCP listener, the onion service feeds c2s.
+    let c = Config::from_toml_str(ONION_ONLY).unwrap();
+    assert!(c.c2s_addrs().is_empty() && c.c2s_tls_addrs().is_empty());
+    let c = Config::from_toml_str(&format!(
+        "{ONION_ONLY}[tor.onion_service]\nports = [{{ virtual = 443, listener = \"c2s_tls\" }}]\n"
+    ))
+    .unwrap();
+    assert_eq!(c.tor.onion_service.ports, [TorPort::new(443, "c2s_tls")]);
+    // No way in at all.
+    for extra in [
+        "[tor]\nenabled = false\n",
+        "[tor.onion_service]\nenabled = false\n",
+        "[tor.onion_service]\nports = [{ virtual = 5269, listener = \"s2s\" }]\n",
+        "[tor.onion_service]\nports = []\n",
+    ] {
+        let p = problems(&format!("{ONION_ONLY}{extra}"));
+        assert_eq!(keys(&p), ["listeners"], "{extra}");
+        assert!(p[0].message.contains("onion service"), "{}", p[0]);
+    }
+}
+
+#[test]
+fn tor_values_are_checked() {
+    let p = problems(
+        r#"[tor]
+state_dir = ""
+[tor.onion_service]
+nickname = "Has Spaces"
+ports = [
+  { virtual = 5222, listener = "c2s" },
+  { virtual = 0, listener = "c2s" },
+  { virtual = 5222, listener = "c2s_tls" },
+  { virtual = 25, listener = "smtp" },
+]
+[tor.onion_service.restricted_discovery]
+enabled = true
+authorized_clients = [
+  "descriptor:x25519:ZPRRMIV6DV6SJFL7SFBSVLJ5VUNPGCDFEVZ7M23LTLVTCCXJQBKA",
+  "descriptor:x25519:zprrmiv6dv6sjfl7sfbsvlj5vunpgcdfevz7m23ltlvtccxjqbka",
+  "x25519:abc",
+]
+"#,
+    );
+    assert_eq!(
+        keys(&p),
+        [
+            "tor.state_dir",
+            "tor.onion_service.nickname",
+            "tor.onion_service.ports[1].virtual",
+            "tor.onion_service.ports[2].virtual",
+            "tor.onion_service.ports[3].listener",
+            "tor.onion_service.restricted_discovery.authorized_clients[1]",
+            "tor.onion_service.restricted_discovery.authorized_clients[2]",
+        ]
+    );
+    assert_eq!(
+        p[4].message,
+        "must be one of \"c2s\", \"c2s_tls\", \"s2s\", \"http\" (got \"smtp\")"
+    );
+    assert!(p[5].message.contains("listed twice"), "{}", p[5]);
+
+    let p = problems("[tor.onion_service.restricted_discovery]\nenabled = true\n");
+    assert_eq!(
+        keys(&p),
+        ["tor.onion_service.restricted_discovery.authorized_clients"]
+    );
+
+    // Port numbers are u16: 65536 is a type error, reported as syntax.
+    assert!(matches!(
+        Config::from_toml_str(
+            "[tor.onion_service]\nports = [{ virtual = 65536, listener = \"c2s\" }]\n"
+        ),
+        Err(ConfigError::Syntax(_))
+    ));
+    // Unknown keys inside a port entry are named.
+    let p = problems(
+        "[tor.onion_service]\nports = [{ virtual = 5222, listener = \"c2s\", tls = true }]\n",
+    );
+    assert_eq!(keys(&p), ["tor.onion_service.ports[0].tls"]);
+}
+
+#[test]
+fn tor_settings_parse() {
+    let c = Config::from_toml_str(
+        r#"[tor]
+enabled = true
+state_dir = "/var/lib/allium-tor"
+[tor.onion_service]
+nickname = "xmpp_1"
+[tor.onion_service.restricted_discovery]
+enabled = true
+authorized_clients = ["descriptor:x25519:ZPRRMIV6DV6SJFL7SFBSVLJ5VUNPGCDFEVZ7M23LTLVTCCXJQBKA"]
+[tor.testing]
+network = "/tmp/net.toml"
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        c.tor_dir(Path::new("state")),
+        PathBuf::from("/var/lib/allium-tor")
+    );
+    assert_eq!(c.tor.onion_service.nickname, "xmpp_1");
+    assert_eq!(
+        c.tor.onion_service.ports,
+        TorOnionServiceConfig::default().ports
+    );
+    assert_eq!(c.tor.testing.network, "/tmp/net.toml");
 }

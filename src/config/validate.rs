@@ -24,6 +24,11 @@ const FAILURE_WINDOW_SECS: RangeInclusive<u64> = 1..=86_400;
 const OFFLINE_MAX_MESSAGES: RangeInclusive<u32> = 1..=10_000;
 
 const TLS_VERSIONS: &[&str] = &["1.2", "1.3"];
+/// Listener kinds a `tor.onion_service.ports` entry may name.
+pub(crate) const TOR_LISTENER_KINDS: &[&str] = &["c2s", "c2s_tls", "s2s", "http"];
+/// Arti's recommended maximum of restricted discovery clients
+/// (`tor_hsservice::config::restricted_discovery::MAX_RESTRICTED_DISCOVERY_CLIENTS`).
+const MAX_AUTHORIZED_CLIENTS: usize = 160;
 const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
 
 impl Config {
@@ -34,6 +39,7 @@ impl Config {
         self.check_listeners(&mut p);
         self.check_tls(&mut p);
         self.check_ranges(&mut p);
+        self.check_tor(&mut p);
         if !LOG_LEVELS.contains(&self.log.level.as_str()) {
             p.push(Problem::new(
                 "log.level",
@@ -114,10 +120,95 @@ impl Config {
                 }
             }
         }
-        if self.listeners.c2s.is_empty() && self.listeners.c2s_tls.is_empty() {
+        // Onion-only: no TCP listener at all is fine when the onion service feeds a
+        // client listener kind.
+        let onion_way_in = self.onion_service_enabled()
+            && self
+                .tor
+                .onion_service
+                .ports
+                .iter()
+                .any(|p| p.listener == "c2s" || p.listener == "c2s_tls");
+        if self.listeners.c2s.is_empty() && self.listeners.c2s_tls.is_empty() && !onion_way_in {
             p.push(Problem::new(
                 "listeners",
-                "at least one c2s or c2s_tls address is needed",
+                "at least one c2s or c2s_tls address is needed, unless the onion service \
+                 (tor.enabled, tor.onion_service.enabled) maps a port to \"c2s\" or \"c2s_tls\"",
+            ));
+        }
+    }
+
+    fn check_tor(&self, p: &mut Vec<Problem>) {
+        let t = &self.tor;
+        if t.state_dir.is_empty() {
+            p.push(Problem::new("tor.state_dir", "must not be empty"));
+        }
+        let s = &t.onion_service;
+        if s.nickname.parse::<tor_hsservice::HsNickname>().is_err() {
+            p.push(Problem::new(
+                "tor.onion_service.nickname",
+                format!(
+                    "must be 1 to 64 characters from a-z, 0-9, '-' and '_' (got {:?})",
+                    s.nickname
+                ),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, port) in s.ports.iter().enumerate() {
+            let key = format!("tor.onion_service.ports[{i}]");
+            if port.virtual_port == 0 {
+                p.push(Problem::new(
+                    format!("{key}.virtual"),
+                    "must be between 1 and 65535 (got 0)",
+                ));
+            } else if !seen.insert(port.virtual_port) {
+                p.push(Problem::new(
+                    format!("{key}.virtual"),
+                    format!("port {} is mapped twice", port.virtual_port),
+                ));
+            }
+            if !TOR_LISTENER_KINDS.contains(&port.listener.as_str()) {
+                p.push(Problem::new(
+                    format!("{key}.listener"),
+                    format!(
+                        "must be one of {} (got {:?})",
+                        quoted(TOR_LISTENER_KINDS),
+                        port.listener
+                    ),
+                ));
+            }
+        }
+        let rd = &s.restricted_discovery;
+        let mut keys = HashSet::new();
+        for (i, client) in rd.authorized_clients.iter().enumerate() {
+            let key = format!("tor.onion_service.restricted_discovery.authorized_clients[{i}]");
+            match client.parse::<arti_client::HsClientDescEncKey>() {
+                Err(_) => p.push(Problem::new(
+                    key,
+                    format!(
+                        "must be a client key \"descriptor:x25519:<base32 key>\" (got {client:?})"
+                    ),
+                )),
+                Ok(k) => {
+                    if !keys.insert(k.to_string()) {
+                        p.push(Problem::new(key, "is listed twice"));
+                    }
+                }
+            }
+        }
+        if rd.authorized_clients.len() > MAX_AUTHORIZED_CLIENTS {
+            p.push(Problem::new(
+                "tor.onion_service.restricted_discovery.authorized_clients",
+                format!(
+                    "must list at most {MAX_AUTHORIZED_CLIENTS} clients (got {})",
+                    rd.authorized_clients.len()
+                ),
+            ));
+        }
+        if rd.enabled && rd.authorized_clients.is_empty() {
+            p.push(Problem::new(
+                "tor.onion_service.restricted_discovery.authorized_clients",
+                "must list at least one client key when restricted discovery is enabled",
             ));
         }
     }
@@ -429,8 +520,9 @@ mod tests {
             ("limit", Some("limits")),
             ("server.max_depth", Some("limits.max_depth")),
             ("max_depth", Some("limits.max_depth")),
-            ("tor", None),
-            ("tor.enabled", None),
+            ("muc", None),
+            ("muc.enabled", None),
+            ("tor.enabld", Some("tor.enabled")),
             ("log.colour", None),
         ];
         for (path, want) in cases {

@@ -5,5 +5,6 @@
 mod auth;
 mod common;
 mod interop;
+mod onion;
 mod smoke;
 mod stream;

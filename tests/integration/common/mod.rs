@@ -66,7 +66,8 @@ pub struct ServerBuilder {
 impl ServerBuilder {
     /// Appends TOML (whole tables, e.g. `"[offline]\nmax_messages = 2\n"`).
     /// Unless the extra TOML has an `[auth]` table, the builder sets
-    /// `auth.failure_delay_ms = 50` to keep tests fast.
+    /// `auth.failure_delay_ms = 50` to keep tests fast; unless it has a `[tor…]`
+    /// table, it sets `tor.enabled = false`.
     pub fn toml(mut self, extra: &str) -> Self {
         self.extra.push_str(extra);
         self.extra.push('\n');
@@ -99,6 +100,11 @@ impl ServerBuilder {
         );
         if !has_auth {
             cfg.push_str("[auth]\nfailure_delay_ms = 50\n\n");
+        }
+        // Tor is on by default in a config file: ordinary tests never reach the real
+        // Tor network. A test that wants Tor passes its own [tor] table.
+        if !self.extra.contains("[tor") {
+            cfg.push_str("[tor]\nenabled = false\n\n");
         }
         cfg.push_str(&self.extra);
         std::fs::write(&config_path, cfg).unwrap();
