@@ -8,3 +8,4 @@ mod interop;
 mod onion;
 mod smoke;
 mod stream;
+mod tor;

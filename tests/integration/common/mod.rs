@@ -11,11 +11,14 @@
     clippy::print_stdout
 )]
 
+pub mod torclient;
+pub mod tornet;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 pub mod raw;
@@ -54,6 +57,11 @@ pub struct Server {
     pub domain: String,
     /// Everything the server wrote to stderr so far is kept in this file.
     pub stderr_path: PathBuf,
+    /// The `.onion` address from the `listening onion` line, once [`Server::wait_onion`]
+    /// has seen it (reset on restart).
+    pub onion: Option<String>,
+    env: Vec<(String, String)>,
+    onion_line: Arc<(Mutex<Option<String>>, Condvar)>,
 }
 
 /// Builds a server configuration.
@@ -61,6 +69,7 @@ pub struct ServerBuilder {
     extra: String,
     domains: Vec<String>,
     log_level: String,
+    env: Vec<(String, String)>,
 }
 
 impl ServerBuilder {
@@ -83,6 +92,12 @@ impl ServerBuilder {
     /// Log level written to the config (default debug, so tests can check what is logged).
     pub fn log_level(mut self, l: &str) -> Self {
         self.log_level = l.into();
+        self
+    }
+
+    /// Sets an environment variable for the server process (kept across restarts).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
         self
     }
 
@@ -117,6 +132,9 @@ impl ServerBuilder {
             c2s_tls: "127.0.0.1:0".parse().unwrap(),
             domain: self.domains[0].clone(),
             stderr_path,
+            onion: None,
+            env: self.env,
+            onion_line: Arc::default(),
         };
         s.spawn();
         s
@@ -129,6 +147,7 @@ impl Server {
             extra: String::new(),
             domains: vec!["localhost".into()],
             log_level: "debug".into(),
+            env: Vec::new(),
         }
     }
 
@@ -151,6 +170,7 @@ impl Server {
             .arg("run")
             .arg("--config")
             .arg(&self.config_path)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -159,6 +179,18 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let (mut c2s, mut c2s_tls) = (None, None);
+        self.onion = None;
+        let onion_line: Arc<(Mutex<Option<String>>, Condvar)> = Arc::default();
+        self.onion_line = onion_line.clone();
+        let record_onion = move |line: &str| {
+            if let Some(a) = line.strip_prefix("listening onion ") {
+                let addr = a.split_whitespace().next().unwrap_or_default();
+                let addr = addr.split(':').next().unwrap_or_default().to_owned();
+                let (slot, cv) = &*onion_line;
+                slot.lock().unwrap().get_or_insert(addr);
+                cv.notify_all();
+            }
+        };
         loop {
             let line = match lines.next() {
                 Some(Ok(l)) => l,
@@ -173,13 +205,39 @@ impl Server {
                 c2s_tls.get_or_insert(a.trim().parse().unwrap());
             } else if line == "ready" {
                 break;
+            } else {
+                record_onion(&line);
             }
         }
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep draining stdout so the server never blocks on a full pipe, noting the
+        // onion address if it is reported after `ready`.
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                record_onion(&line);
+            }
+        });
         self.c2s = c2s.expect("no c2s listener reported");
         self.c2s_tls = c2s_tls.expect("no c2s_tls listener reported");
         self.child = Some(child);
+    }
+
+    /// Waits up to `timeout` for the `listening onion XXXX.onion` line on stdout (the
+    /// server's onion service was launched), sets [`Server::onion`] and returns it.
+    pub fn wait_onion(&mut self, timeout: Duration) -> String {
+        let (slot, cv) = &*self.onion_line;
+        let guard = slot.lock().unwrap();
+        let (guard, _) = cv
+            .wait_timeout_while(guard, timeout, |o| o.is_none())
+            .unwrap();
+        let onion = guard.clone().unwrap_or_else(|| {
+            panic!(
+                "no `listening onion` line within {timeout:?}; stderr:\n{}",
+                self.stderr()
+            )
+        });
+        drop(guard);
+        self.onion = Some(onion.clone());
+        onion
     }
 
     /// The server's stderr (its log) so far.
@@ -352,7 +410,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// A raw XMPP client.
 pub struct Client {
     io: Option<Box<dyn Io>>,
-    tcp_only: Option<TcpStream>,
+    /// The stream before TLS: TCP, or any other transport (e.g. an onion stream).
+    tcp_only: Option<Box<dyn Io>>,
     parser: StreamParser,
     pub domain: String,
     /// The last stream features received.
@@ -376,9 +435,16 @@ impl Client {
     /// Opens TCP to the STARTTLS listener without sending anything.
     pub async fn tcp(server: &Server) -> Client {
         let tcp = TcpStream::connect(server.c2s).await.unwrap();
+        Self::over(tcp, server)
+    }
+
+    /// A client over any byte stream (e.g. a Tor `DataStream` to the server's onion
+    /// address) without sending anything: STARTTLS and direct TLS then work over it
+    /// exactly as over TCP, with the server's certificate pinned.
+    pub fn over(stream: impl Io + 'static, server: &Server) -> Client {
         Client {
             io: None,
-            tcp_only: Some(tcp),
+            tcp_only: Some(Box::new(stream)),
             parser: StreamParser::new(Limits {
                 max_stanza_bytes: 16 << 20,
                 ..Limits::default()
@@ -407,6 +473,7 @@ impl Client {
             let _ = io.flush().await;
         } else if let Some(t) = &mut self.tcp_only {
             let _ = t.write_all(data).await;
+            let _ = t.flush().await;
         }
     }
 
@@ -568,9 +635,22 @@ impl Client {
     /// Connects to the direct TLS listener (XEP-0368) and opens the stream.
     pub async fn connect_direct_tls(server: &Server) -> Client {
         let tcp = TcpStream::connect(server.c2s_tls).await.unwrap();
-        let mut c = Self::tcp(server).await;
-        c.tcp_only = Some(tcp);
+        Self::direct_tls_over(tcp, server).await
+    }
+
+    /// Direct TLS (XEP-0368) over any byte stream, then opens the XMPP stream.
+    pub async fn direct_tls_over(stream: impl Io + 'static, server: &Server) -> Client {
+        let mut c = Self::over(stream, server);
         c.upgrade().await;
+        c.open_stream().await;
+        c
+    }
+
+    /// STARTTLS over any byte stream: opens the stream, negotiates TLS, reopens it.
+    pub async fn starttls_over(stream: impl Io + 'static, server: &Server) -> Client {
+        let mut c = Self::over(stream, server);
+        c.open_stream().await;
+        c.starttls().await;
         c.open_stream().await;
         c
     }

@@ -39,7 +39,7 @@ impl Client {
     /// Opens TCP to the direct TLS listener (XEP-0368) without the handshake.
     pub async fn tcp_direct(server: &Server, tls12_only: bool) -> Client {
         let mut c = Client::tcp(server).await;
-        c.tcp_only = Some(TcpStream::connect(server.c2s_tls).await.unwrap());
+        c.tcp_only = Some(Box::new(TcpStream::connect(server.c2s_tls).await.unwrap()));
         c.tls12_only = tls12_only;
         c
     }
