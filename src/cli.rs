@@ -166,33 +166,50 @@ async fn run(config: &Config, state_dir: &Path, development: bool) -> Result<(),
                 .unwrap_or("localhost"),
         )?;
     }
+    // Handlers are in place before "ready": a SIGTERM right after it must stop the
+    // server cleanly, not kill it with the default action.
+    let signalled = shutdown_signal();
     writeln!(out, "ready")?;
     out.flush()?;
     drop(out);
-    wait_for_signal().await;
+    signalled.await;
     running.stop(Duration::from_secs(10)).await;
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Registers the SIGTERM and SIGINT handlers now; the returned future ends at the first
+/// of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                (Ok(mut term), Err(_)) => {
+                    term.recv().await;
+                }
+                (Err(_), Ok(mut int)) => {
+                    int.recv().await;
+                }
+                (Err(_), Err(_)) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
