@@ -11,6 +11,8 @@
     clippy::print_stdout
 )]
 
+pub mod cli;
+pub mod im;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
