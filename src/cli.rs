@@ -163,9 +163,6 @@ pub async fn main(cli: Cli) -> Result<(), Error> {
 async fn run(config: &Config, state_dir: &Path, development: bool) -> Result<(), Error> {
     crate::log::init(&config.log.level);
     let running = crate::server::start(config, state_dir).await?;
-    // Listen for signals before announcing "ready", so a SIGTERM sent right after it
-    // stops the server cleanly instead of killing it.
-    let signals = Signals::new();
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -195,45 +192,50 @@ async fn run(config: &Config, state_dir: &Path, development: bool) -> Result<(),
                 .unwrap_or("localhost"),
         )?;
     }
+    // Handlers are in place before "ready": a SIGTERM right after it must stop the
+    // server cleanly, not kill it with the default action.
+    let signalled = shutdown_signal();
     writeln!(out, "ready")?;
     out.flush()?;
     drop(out);
-    signals.wait().await;
+    signalled.await;
     running.stop(Duration::from_secs(10)).await;
     Ok(())
 }
 
-/// SIGINT and (on Unix) SIGTERM, registered when created.
-struct Signals {
+/// Registers the SIGTERM and SIGINT handlers now; the returned future ends at the first
+/// of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    term: Option<tokio::signal::unix::Signal>,
-}
-
-impl Signals {
-    fn new() -> Self {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            Self {
-                term: signal(SignalKind::terminate()).ok(),
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                }
+                (Ok(mut term), Err(_)) => {
+                    term.recv().await;
+                }
+                (Err(_), Ok(mut int)) => {
+                    int.recv().await;
+                }
+                (Err(_), Err(_)) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-        }
-        #[cfg(not(unix))]
-        {
-            Self {}
         }
     }
-
-    async fn wait(self) {
-        #[cfg(unix)]
-        if let Some(mut term) = self.term {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+    #[cfg(not(unix))]
+    {
+        async {
+            let _ = tokio::signal::ctrl_c().await;
         }
-        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

@@ -157,7 +157,16 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
             let local = listener
                 .local_addr()
                 .map_err(|source| Error::Bind { addr, source })?;
-            info!(kind = if entry == Entry::StartTls { "c2s" } else { "c2s_tls" }, addr = %local, "listening");
+            // The address itself goes to stdout only (cli.rs): the log never holds IP
+            // addresses (log.rs), not even the server's own.
+            info!(
+                kind = if entry == Entry::StartTls {
+                    "c2s"
+                } else {
+                    "c2s_tls"
+                },
+                "listening"
+            );
             match entry {
                 Entry::StartTls => running.c2s.push(local),
                 Entry::DirectTls => running.c2s_tls.push(local),

@@ -72,8 +72,10 @@ fn priority_of(el: &Element) -> i8 {
 }
 
 /// Sends a session's broadcast presence to everyone entitled (§4.2.2, §4.4.2): contacts
-/// with a `from`/`both` subscription, the account's other available sessions and, for
-/// unavailable presence, every directed-presence recipient.
+/// with a `from`/`both` subscription, the account's available sessions (available
+/// presence also to the sending session itself: "an entity is implicitly subscribed to
+/// its own presence", §4.2.2) and, for unavailable presence, every directed-presence
+/// recipient.
 pub(super) async fn broadcast_presence(
     router: &Arc<Router>,
     sender: &Arc<SessionEntry>,
@@ -101,7 +103,8 @@ pub(super) async fn broadcast_presence(
         }
     }
     for other in router.sessions_of(&user) {
-        if !Arc::ptr_eq(&other, sender) && other.with_presence(|p| p.available) {
+        let own = Arc::ptr_eq(&other, sender);
+        if (!own || !unavailable) && other.with_presence(|p| p.available) {
             let mut copy = el.clone();
             copy.set_attr("to", other.full.as_str());
             other.send(copy);

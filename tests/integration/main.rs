@@ -3,9 +3,13 @@
 //! One test binary with a module per area (as rustls does), sharing [`common`].
 
 mod auth;
+mod cli;
 mod common;
+mod im;
 mod interop;
+mod offline;
 mod onion;
+mod services;
 mod smoke;
 mod stream;
 mod tor;

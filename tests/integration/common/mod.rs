@@ -14,6 +14,8 @@
 pub mod torclient;
 pub mod tornet;
 
+pub mod cli;
+pub mod im;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

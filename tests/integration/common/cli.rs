@@ -1,0 +1,158 @@
+//! CLI helpers: running the binary without a configuration, a server started with
+//! `--state-dir`, and the certificate a TLS client is actually shown.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio::net::TcpStream;
+
+use super::*;
+
+/// Runs the binary with exactly `args` (no `--config` added), feeding `stdin`.
+pub fn allium(args: &[&str], stdin: &str) -> (bool, String, String) {
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+impl Server {
+    /// A server whose configuration names `<dir>/config-state` as state directory, but
+    /// which is started (and whose accounts `users` are created) with
+    /// `--state-dir <dir>/state`. The configured directory must stay unused.
+    pub fn start_with_state_dir_flag(users: &[(&str, &str)]) -> Server {
+        // Let the builder write its usual configuration, then point `state_dir` elsewhere.
+        let mut s = Server::start();
+        assert!(s.stop(), "clean stop");
+        let cfg = std::fs::read_to_string(&s.config_path).unwrap();
+        let line = format!("state_dir = \"{}\"", s.state_dir().display());
+        assert!(cfg.contains(&line), "{cfg}");
+        let configured = format!("state_dir = \"{}\"", s.configured_state_dir().display());
+        std::fs::write(&s.config_path, cfg.replace(&line, &configured)).unwrap();
+        let state = s.state_dir();
+        let state = state.to_str().unwrap();
+        for (user, pw) in users {
+            let jid = format!("{user}@localhost");
+            let (ok, out, err) = s.cli(
+                &["account", "add", &jid, "--state-dir", state],
+                &format!("{pw}\n"),
+            );
+            assert!(ok, "account add --state-dir: {out} {err}");
+        }
+        let stderr = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&s.stderr_path)
+            .unwrap();
+        let mut child = Command::new(bin())
+            .args(["run", "--state-dir", state, "--config"])
+            .arg(&s.config_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        loop {
+            let line = match lines.next() {
+                Some(Ok(l)) => l,
+                _ => panic!("server exited early; stderr:\n{}", s.stderr()),
+            };
+            if let Some(a) = line.strip_prefix("listening c2s ") {
+                s.c2s = a.trim().parse().unwrap();
+            } else if let Some(a) = line.strip_prefix("listening c2s_tls ") {
+                s.c2s_tls = a.trim().parse().unwrap();
+            } else if line == "ready" {
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        s.child = Some(child);
+        s
+    }
+
+    /// The configured (and unused) state directory of [`Server::start_with_state_dir_flag`].
+    pub fn configured_state_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("config-state")
+    }
+}
+
+/// Accepts any certificate: used only to see which one the server presents.
+#[derive(Debug)]
+struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// The leaf certificate the server presents on its direct-TLS listener (XEP-0368).
+pub async fn presented_certificate(server: &Server) -> CertificateDer<'static> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+        .with_no_client_auth();
+    let tcp = TcpStream::connect(server.c2s_tls).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .expect("TLS handshake");
+    let leaf = tls.get_ref().1.peer_certificates().expect("a certificate")[0].clone();
+    leaf.into_owned()
+}
