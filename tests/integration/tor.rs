@@ -111,6 +111,9 @@ async fn ctor_onion_service_forwards_to_allium() {
     chat(&mut alice, &mut bob, "hello-from-onion").await;
     chat(&mut bob, &mut alice, "hello-from-tcp").await;
 
+    // A new client, as a user connecting after the restart would be (no cached descriptor).
+    drop(tor);
+    let tor = TorClientHandle::bootstrap(&net.arti_toml()).await;
     let stream = tor.connect(&onion, 5223).await;
     let mut alice2 = Client::direct_tls_over(stream, &server).await;
     login_on(&mut alice2, "alice", "wonderland", "tor-direct").await;
@@ -168,6 +171,9 @@ async fn onion_c2s_end_to_end() {
     let again = server.wait_onion(Duration::from_secs(90));
     assert_eq!(again, onion, "the onion address changed across a restart");
 
+    // A new client, as a user connecting after the restart would be (no cached descriptor).
+    drop(tor);
+    let tor = TorClientHandle::bootstrap(&net.arti_toml()).await;
     let stream = tor.connect(&onion, 5223).await;
     let mut alice = Client::direct_tls_over(stream, &server).await;
     login_on(&mut alice, "alice", "wonderland", "tor-direct").await;

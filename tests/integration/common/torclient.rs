@@ -13,6 +13,8 @@ use tor_rtcompat::PreferredRuntime;
 /// How long [`TorClientHandle::connect`] keeps retrying: a freshly launched onion service
 /// is reachable only once its descriptor is published (research pitfall 8).
 pub const CONNECT_DEADLINE: Duration = Duration::from_secs(90);
+/// Longest single connection attempt.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A bootstrapped Arti client with its own state and cache in a temporary directory.
 pub struct TorClientHandle {
@@ -66,7 +68,11 @@ impl TorClientHandle {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let left = CONNECT_DEADLINE.saturating_sub(t0.elapsed());
+            // Bound each attempt: a descriptor cached from an earlier run of the service
+            // can point at introduction points that no longer answer.
+            let left = CONNECT_DEADLINE
+                .saturating_sub(t0.elapsed())
+                .min(ATTEMPT_TIMEOUT);
             let err = match tokio::time::timeout(left, self.client.connect((onion, port))).await {
                 Ok(Ok(stream)) => {
                     eprintln!(
