@@ -188,3 +188,46 @@ async fn onion_c2s_end_to_end() {
     stop_and_check(net);
     eprintln!("onion_c2s_end_to_end: {:.1?}", t0.elapsed());
 }
+
+/// The README's onion-only deployment with the onion address itself as the JID domain:
+/// no TCP listener at all, the address learnt offline with `allium onion address`, a
+/// self-signed certificate for it; two users reach the server only over Tor and chat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onion_only_server_with_onion_domain() {
+    if !tor_available("onion_only_server_with_onion_domain") {
+        return;
+    }
+    let net = start_net(21600).await;
+    let net_dir = tempfile::tempdir().unwrap();
+    let net_toml = net_dir.path().join("arti-net.toml");
+    net.write_arti_toml(&net_toml);
+    let mut server = Server::builder()
+        .onion_only()
+        .onion_domain()
+        .toml(&format!(
+            "[tor]\nenabled = true\n\n[tor.testing]\nnetwork = \"{}\"\n",
+            net_toml.display()
+        ))
+        .env("ALLIUM_TESTING_TOR_NETWORK", "1")
+        .start();
+    // No TCP listener is reported or reachable.
+    assert_eq!(server.c2s.port(), 0);
+    let onion = server.wait_onion(Duration::from_secs(90));
+    assert_eq!(onion, server.domain, "the JID domain is the onion address");
+    server.add_account("alice", "wonderland");
+    server.add_account("bob", "builder");
+    let tor = TorClientHandle::bootstrap(&net.arti_toml()).await;
+
+    let mut alice = Client::starttls_over(tor.connect(&onion, 5222).await, &server).await;
+    login_on(&mut alice, "alice", "wonderland", "a").await;
+    let mut bob = Client::direct_tls_over(tor.connect(&onion, 5223).await, &server).await;
+    login_on(&mut bob, "bob", "builder", "b").await;
+    assert_eq!(bob.jid.as_deref(), Some(format!("bob@{onion}/b").as_str()));
+    chat(&mut alice, &mut bob, "onion-only-hello").await;
+    chat(&mut bob, &mut alice, "onion-only-reply").await;
+    alice.close().await;
+    bob.close().await;
+    drop(tor);
+    drop(server);
+    stop_and_check(net);
+}

@@ -72,6 +72,8 @@ pub struct ServerBuilder {
     domains: Vec<String>,
     log_level: String,
     env: Vec<(String, String)>,
+    tcp_listeners: bool,
+    onion_domain: bool,
 }
 
 impl ServerBuilder {
@@ -103,17 +105,48 @@ impl ServerBuilder {
         self
     }
 
-    pub fn start(self) -> Server {
+    /// No TCP listener at all: the onion-only deployment of the README.
+    pub fn onion_only(mut self) -> Self {
+        self.tcp_listeners = false;
+        self
+    }
+
+    /// The JID domain is the server's own onion address, learnt offline with
+    /// `allium onion address` before the first start, as the README tells operators.
+    pub fn onion_domain(mut self) -> Self {
+        self.onion_domain = true;
+        self
+    }
+
+    pub fn start(mut self) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("allium.toml");
         let state = dir.path().join("state");
+        if self.onion_domain {
+            let out = Command::new(bin())
+                .args(["onion", "address", "--state-dir"])
+                .arg(&state)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "onion address: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            self.domains = vec![String::from_utf8_lossy(&out.stdout).trim().to_owned()];
+        }
         let domains: Vec<String> = self.domains.iter().map(|d| format!("\"{d}\"")).collect();
         let has_auth = self.extra.contains("[auth]");
         let mut cfg = format!(
-            "[server]\ndomains = [{}]\nstate_dir = \"{}\"\n\n[listeners]\nc2s = [\"127.0.0.1:0\"]\nc2s_tls = [\"127.0.0.1:0\"]\n\n[log]\nlevel = \"{}\"\n\n",
+            "[server]\ndomains = [{}]\nstate_dir = \"{}\"\n\n[listeners]\nc2s = [{tcp}]\nc2s_tls = [{tcp}]\n\n[log]\nlevel = \"{}\"\n\n",
             domains.join(", "),
             state.display(),
-            self.log_level
+            self.log_level,
+            tcp = if self.tcp_listeners {
+                "\"127.0.0.1:0\""
+            } else {
+                ""
+            },
         );
         if !has_auth {
             cfg.push_str("[auth]\nfailure_delay_ms = 50\n\n");
@@ -150,6 +183,8 @@ impl Server {
             domains: vec!["localhost".into()],
             log_level: "debug".into(),
             env: Vec::new(),
+            tcp_listeners: true,
+            onion_domain: false,
         }
     }
 
@@ -218,8 +253,9 @@ impl Server {
                 record_onion(&line);
             }
         });
-        self.c2s = c2s.expect("no c2s listener reported");
-        self.c2s_tls = c2s_tls.expect("no c2s_tls listener reported");
+        // An onion-only server reports no TCP listener; the placeholders refuse connections.
+        self.c2s = c2s.unwrap_or_else(|| "127.0.0.1:0".parse().unwrap());
+        self.c2s_tls = c2s_tls.unwrap_or_else(|| "127.0.0.1:0".parse().unwrap());
         self.child = Some(child);
     }
 
