@@ -152,6 +152,36 @@ async fn repeated_failures_lock_the_account_only() {
     bob.ping("p1").await;
 }
 
+/// Guessing across many accounts from one source: after `max_failures_per_source`
+/// failures, every further attempt from that source is refused, whatever the account,
+/// with `temporary-auth-failure` (RFC 6120 §6.5.11); nothing identifies the source in
+/// the log.
+#[tokio::test]
+async fn repeated_failures_from_one_source_lock_the_source() {
+    let server = Server::builder()
+        .toml("[auth]\nmax_failures_per_source = 3\nmax_failures_per_account = 100\nfailure_delay_ms = 10\n")
+        .start();
+    server.add_account("alice", "wonderland");
+    let mut c = Client::connect(&server).await;
+    for user in ["u1", "u2", "u3"] {
+        assert_eq!(
+            c.auth_scram("SCRAM-SHA-256", user, "guess", Cb::None).await,
+            Err("not-authorized".into())
+        );
+    }
+    // A new connection from the same address, an account never tried, the right password.
+    let mut c2 = Client::connect(&server).await;
+    assert_eq!(
+        c2.auth_scram("SCRAM-SHA-256", "alice", "wonderland", Cb::None)
+            .await,
+        Err("temporary-auth-failure".into())
+    );
+    assert!(
+        !server.stderr().contains("127.0.0.1"),
+        "the source address was logged"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Resource binding (RFC 6120 §7)
 
