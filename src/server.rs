@@ -109,6 +109,7 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
         },
         storage.clone(),
         crate::modules::all(config.version.enabled),
+        Vec::new(),
     );
     let shutdown = CancellationToken::new();
     let cx = Arc::new(C2sContext {

@@ -73,6 +73,15 @@ impl Module for DiscoModule {
                     );
                 }
             }
+            if q.ns() == ns::DISCO_ITEMS && to_host {
+                for (jid, name) in cx.router.service_items() {
+                    res.push_child(
+                        Element::new("item", ns::DISCO_ITEMS)
+                            .with_attr("jid", jid)
+                            .with_attr("name", name),
+                    );
+                }
+            }
             Outcome::Reply(st.iq_result(Some(res)))
         })
     }

@@ -14,6 +14,17 @@
 mod im;
 pub mod session;
 
+/// A service on its own domain, e.g. XEP-0045 Multi-User Chat on `conference.<domain>`
+/// (XEP-0045 §6.1): every stanza addressed to that domain or a JID under it is handed to
+/// the service, whoever sent it.
+pub trait Service: Send + Sync + 'static {
+    /// Human-readable name, used as the disco#items `name` (XEP-0030 §4.1).
+    fn name(&self) -> &str;
+    /// Handles one stanza; `from` is already stamped by the sender's session. Replies and
+    /// notifications go back through [`Router::route_inbound`].
+    fn handle<'a>(&'a self, router: &'a Arc<Router>, st: Stanza) -> BoxFuture<'a, ()>;
+}
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -63,11 +74,18 @@ pub struct Router {
     sessions: DashMap<BareJid, Vec<Arc<SessionEntry>>>,
     routes: HashMap<RouteKey, Vec<Arc<dyn Module>>>,
     features: Vec<&'static str>,
+    services: Vec<(String, Arc<dyn Service>)>,
 }
 
 impl Router {
-    /// Builds the router and its route table from the enabled modules.
-    pub fn new(cfg: RouterConfig, storage: Storage, modules: Vec<Arc<dyn Module>>) -> Arc<Router> {
+    /// Builds the router and its route table from the enabled modules, and the table of
+    /// services by domain (normalized, lower case).
+    pub fn new(
+        cfg: RouterConfig,
+        storage: Storage,
+        modules: Vec<Arc<dyn Module>>,
+        services: Vec<(String, Arc<dyn Service>)>,
+    ) -> Arc<Router> {
         let mut routes: HashMap<RouteKey, Vec<Arc<dyn Module>>> = HashMap::new();
         let mut features = vec![crate::ns::DISCO_INFO];
         for m in &modules {
@@ -88,7 +106,21 @@ impl Router {
             sessions: DashMap::new(),
             routes,
             features,
+            services,
         })
+    }
+
+    /// The service hosted on `domain`, if any.
+    pub fn service(&self, domain: &str) -> Option<&Arc<dyn Service>> {
+        self.services
+            .iter()
+            .find(|(d, _)| d.eq_ignore_ascii_case(domain))
+            .map(|(_, s)| s)
+    }
+
+    /// Service domains with their names, for the server's disco#items (XEP-0030 §4).
+    pub fn service_items(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.services.iter().map(|(d, s)| (d.as_str(), s.name()))
     }
 
     /// The storage handle.
@@ -294,6 +326,9 @@ impl Router {
     /// Boxed because delivery can route again (a subscription auto-reply).
     pub fn route_inbound<'a>(self: &'a Arc<Self>, st: Stanza, to: &'a Jid) -> BoxFuture<'a, ()> {
         Box::pin(async move {
+            if let Some(service) = self.service(to.domain().as_str()) {
+                return service.handle(self, st).await;
+            }
             if !self.is_local_domain(to.domain().as_str()) {
                 return self.route_remote(st).await;
             }
