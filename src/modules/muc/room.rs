@@ -221,7 +221,15 @@ impl Room {
         }
         let mut item = Element::new("item", ns::MUC_USER)
             .with_attr("affiliation", self.affiliation(&o.bare).as_str())
-            .with_attr("role", if unavailable { "none" } else { o.role.as_str() });
+            .with_attr(
+                "role",
+                // §7.6.2: the unavailable presence of a nick change keeps the role.
+                if unavailable && extra.nick.is_none() {
+                    "none"
+                } else {
+                    o.role.as_str()
+                },
+            );
         if with_jid && let Some(s) = o.sessions.first() {
             item.set_attr("jid", s.as_str());
         }
@@ -1070,7 +1078,10 @@ impl Room {
             if !occupant && aff < Affiliation::Admin {
                 return Err(err(Condition::NotAcceptable));
             }
-            if self.config.members_only && aff < Affiliation::Admin && !self.config.allow_invites {
+            // Invitations by plain occupants need muc#roomconfig_allowinvites; moderators,
+            // admins and owners may always invite (§7.8.2; members-only rooms, §9.3).
+            let role = self.role_of_session(from);
+            if aff < Affiliation::Admin && role != Role::Moderator && !self.config.allow_invites {
                 return Err(err(Condition::Forbidden));
             }
             let to = inv
