@@ -55,7 +55,20 @@ pub async fn store(router: &Arc<Router>, st: Stanza, owner: &BareJid) {
         .push_offline(owner.as_str(), &xml, now(), cfg.offline_max)
         .await
     {
-        Ok(()) => debug!("message stored offline"),
+        Ok(()) => {
+            debug!("message stored offline");
+            // The recipient may have become available while the message was being
+            // stored, after its own look at the offline store: deliver now, or the
+            // message would wait for the next session.
+            let ready = router
+                .sessions_of(owner)
+                .into_iter()
+                .filter(|s| s.with_presence(|p| p.available && p.priority >= 0 && p.initial_done))
+                .max_by_key(|s| s.with_presence(|p| p.priority));
+            if let Some(session) = ready {
+                deliver(router, &session).await;
+            }
+        }
         Err(StorageError::OfflineQuotaReached) => {
             let err = StanzaError::from_condition(Condition::ServiceUnavailable)
                 .with_text("the recipient's offline message storage is full");
