@@ -515,7 +515,7 @@ async fn occupant_ids_stable_and_distinct() {
     assert_eq!(occupant_id(&j.self_presence).as_deref(), Some(&*bob_id));
     // Another resource of the same account: same id.
     let mut bob2 = user(&server, "bob", "phone").await;
-    let j = bob2.join(&r1, "Bobby").await;
+    let j = bob2.join(&r1, "Bob-phone").await;
     assert_eq!(occupant_id(&j.self_presence).as_deref(), Some(&*bob_id));
 
     // Another room: another id.
