@@ -11,6 +11,7 @@ mod muc;
 mod muc_admin;
 mod muc_legacy;
 mod muc_options;
+mod muc_smoke;
 mod offline;
 mod onion;
 mod services;
