@@ -286,16 +286,19 @@ async fn moderated_room_voice() {
         .assert_idle("a visitor's message is not relayed")
         .await;
 
-    alice
+    let mut seen = alice
         .admin_ok(
             &r,
             "<item nick='Bob' role='participant'><reason>go ahead</reason></item>",
         )
         .await;
-    for c in [&mut alice, &mut bob] {
-        let p = c.expect_presence(&format!("{r}/Bob"), "").await;
-        assert_eq!(muc_item(&p).unwrap().attr("role"), Some("participant"));
-    }
+    let from = format!("{r}/Bob");
+    let p = alice
+        .expect_seen(&mut seen, "voice granted", |e| is_presence(e, &from, ""))
+        .await;
+    assert_eq!(muc_item(&p).unwrap().attr("role"), Some("participant"));
+    let p = bob.expect_presence(&from, "").await;
+    assert_eq!(muc_item(&p).unwrap().attr("role"), Some("participant"));
     bob.say(&r, "Bob", "thank you").await;
     alice.expect_groupchat(&format!("{r}/Bob")).await;
 

@@ -120,7 +120,11 @@ pub fn is_groupchat_from(e: &Element, from: &str) -> bool {
         && body(e).is_some()
 }
 
-/// The error condition and legacy `code` of an error stanza.
+/// Error conditions XEP-0045 uses for "you may not do that" (§8.2 and §9.1 leave the
+/// choice between them open for an occupant without the privilege).
+pub const REFUSED: [&str; 2] = ["forbidden", "not-allowed"];
+
+/// The legacy `code` of an error stanza.
 pub fn error_code(e: &Element) -> Option<String> {
     e.get_child("error", CLIENT_NS)
         .and_then(|er| er.attr("code").map(str::to_owned))
@@ -321,15 +325,43 @@ impl Client {
         .await
     }
 
-    /// Like [`Client::admin_set`] and asserts a result.
-    pub async fn admin_ok(&mut self, room: &str, items: &str) {
-        let r = self.admin_set(room, items).await;
-        assert_eq!(
-            r.attr("type"),
-            Some("result"),
-            "admin set {items}: {}",
-            r.to_xml(CLIENT_NS)
-        );
+    /// A `muc#admin` set with the raw `items`, asserting a result; returns what arrived
+    /// before the result (the room may broadcast the change to the actor first, or
+    /// after: see [`Client::expect_seen`]).
+    pub async fn admin_ok(&mut self, room: &str, items: &str) -> Vec<Element> {
+        let id = next_id("adm");
+        self.send(&format!(
+            "<iq type='set' id='{id}' to='{room}'><query xmlns='{MUC_ADMIN}'>{items}</query></iq>"
+        ))
+        .await;
+        let mut seen = Vec::new();
+        loop {
+            let e = self.recv().await;
+            if e.name() == "iq" && e.attr("id") == Some(id.as_str()) {
+                assert_eq!(
+                    e.attr("type"),
+                    Some("result"),
+                    "admin set {items}: {}",
+                    e.to_xml(CLIENT_NS)
+                );
+                return seen;
+            }
+            seen.push(e);
+        }
+    }
+
+    /// The first stanza matching `pred`, taken from `seen` (stanzas already received)
+    /// or else waited for.
+    pub async fn expect_seen(
+        &mut self,
+        seen: &mut Vec<Element>,
+        what: &str,
+        pred: impl Fn(&Element) -> bool,
+    ) -> Element {
+        if let Some(i) = seen.iter().position(&pred) {
+            return seen.remove(i);
+        }
+        self.recv_until(what, pred).await
     }
 
     /// A `muc#admin` get for `attr='value'` (e.g. `affiliation='member'`); returns the reply.
