@@ -1,10 +1,10 @@
 //! XEP-0045 Multi-User Chat (version 1.35): one service per hosted domain on
 //! `<subdomain>.<domain>`, plugged into the router as a [`Service`].
 //!
-//! Split by concern: [`room`] (occupants and every use case of §7–§10), [`affiliation`]
-//! (roles, affiliations and the permission tables of §5), [`roomconfig`] (the
-//! configuration form, §10.2 and §16.5.3), [`history`] (in-memory history, §7.2.14),
-//! [`occupant`] (occupants and XEP-0421 occupant ids) and [`legacy`] (groupchat 1.0
+//! Split by concern: `room` (occupants and every use case of §7–§10), `affiliation`
+//! (roles, affiliations and the permission tables of §5), `roomconfig` (the
+//! configuration form, §10.2 and §16.5.3), `history` (in-memory history, §7.2.14),
+//! `occupant` (occupants and XEP-0421 occupant ids) and `legacy` (groupchat 1.0
 //! and `jabber:iq:conference`). Also XEP-0410 self-ping (answered by the service),
 //! mediated invitations (§7.8.2) and, needing nothing here, XEP-0249 direct invitations.
 //!
@@ -30,6 +30,11 @@
 //! - No voice requests (§8.6), registration with rooms (§7.10), or unique room names.
 //! - IQs between occupants are forwarded without rewriting their ids.
 //! - Federation is not implemented, so occupants are local users.
+//! - Fan-out clones the reflected element once per occupant session and sets its `to`;
+//!   each session then serializes its copy. Sharing one serialization per room needs a
+//!   pre-serialized variant of [`crate::router::Outbound`].
+//! - A nick change by one session of an occupant joined from several sessions renames
+//!   the occupant for all of them.
 
 mod affiliation;
 mod history;
