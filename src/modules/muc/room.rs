@@ -424,6 +424,12 @@ impl Room {
         if created {
             self_codes.push(201);
         }
+        // §7.2.3 (210): the nick was prepared (Resourceprep, as the room JID was parsed),
+        // so it differs from the one asked for; the joiner learns the one it got.
+        let asked = p.attr("to").and_then(|t| t.split_once('/')).map(|(_, r)| r);
+        if asked.is_some_and(|a| a != nick) {
+            self_codes.push(210);
+        }
         if existing.is_none() {
             self.broadcast_presence(&me, false, &ItemExtra::default(), &[], &self_codes, out);
         } else {

@@ -16,6 +16,7 @@ pub mod tornet;
 
 pub mod cli;
 pub mod im;
+pub mod muc;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
