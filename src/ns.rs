@@ -38,3 +38,25 @@ pub const DELAY: &str = "urn:xmpp:delay";
 pub const MSGOFFLINE: &str = "msgoffline";
 /// SASL channel-binding type capability (XEP-0440 §3).
 pub const SASL_CB: &str = "urn:xmpp:sasl-cb:0";
+/// Multi-User Chat: join requests and the service feature (XEP-0045 §19.1).
+pub const MUC: &str = "http://jabber.org/protocol/muc";
+/// Multi-User Chat: occupant information and invitations (XEP-0045 §19.4).
+pub const MUC_USER: &str = "http://jabber.org/protocol/muc#user";
+/// Multi-User Chat: roles and affiliations (XEP-0045 §19.2).
+pub const MUC_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
+/// Multi-User Chat: room configuration and destruction (XEP-0045 §19.3).
+pub const MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
+/// Room configuration form type (XEP-0045 §16.5.3).
+pub const MUC_ROOMCONFIG: &str = "http://jabber.org/protocol/muc#roomconfig";
+/// Room information form type (XEP-0045 §16.5.4).
+pub const MUC_ROOMINFO: &str = "http://jabber.org/protocol/muc#roominfo";
+/// MUC self-ping optimization feature (XEP-0410 §3.3).
+pub const MUC_SELF_PING: &str = "http://jabber.org/protocol/muc#self-ping-optimization";
+/// Anonymous unique occupant identifiers (XEP-0421).
+pub const OCCUPANT_ID: &str = "urn:xmpp:occupant-id:0";
+/// Data forms (XEP-0004).
+pub const DATA: &str = "jabber:x:data";
+/// Direct MUC invitations (XEP-0249).
+pub const CONFERENCE: &str = "jabber:x:conference";
+/// Legacy entrance negotiation of the pre-MUC conferencing protocol (`jabber:iq:conference`).
+pub const IQ_CONFERENCE: &str = "jabber:iq:conference";

@@ -99,6 +99,19 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
         )?
     };
     let tls = crate::tls::server_config(&material, config.tls.min_version == "1.3")?;
+    let mut services: Vec<(String, Arc<dyn crate::router::Service>)> = Vec::new();
+    if config.muc.enabled {
+        for domain in &config.server.domains {
+            let service = format!("{}.{domain}", config.muc.subdomain);
+            let muc = crate::modules::muc::MucService::load(
+                service.clone(),
+                &config.muc,
+                storage.clone(),
+            )
+            .await?;
+            services.push((service, muc));
+        }
+    }
     let router = Router::new(
         RouterConfig {
             domains: config.server.domains.clone(),
@@ -109,7 +122,7 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
         },
         storage.clone(),
         crate::modules::all(config.version.enabled),
-        Vec::new(),
+        services,
     );
     let shutdown = CancellationToken::new();
     let cx = Arc::new(C2sContext {

@@ -14,6 +14,7 @@
 //! | `[auth]`      | [`AuthConfig`]     | SCRAM iterations (RFC 5802), login rate limits  |
 //! | `[offline]`   | [`OfflineConfig`]  | offline messages (XEP-0160)                     |
 //! | `[version]`   | [`VersionConfig`]  | software version (XEP-0092)                     |
+//! | `[muc]`       | [`MucConfig`]      | multi-user chat rooms (XEP-0045)                |
 //! | `[log]`       | [`LogConfig`]      | log level                                       |
 //! | `[tor]`       | [`TorConfig`]      | embedded Tor (Arti) and its onion service (rend-spec-v3) |
 //!
@@ -92,6 +93,8 @@ pub struct Config {
     pub offline: OfflineConfig,
     /// `[version]`: software version answers (XEP-0092).
     pub version: VersionConfig,
+    /// `[muc]`: multi-user chat (XEP-0045).
+    pub muc: MucConfig,
     /// `[log]`: diagnostic log level.
     pub log: LogConfig,
     /// `[tor]`: the embedded Tor client (Arti) and the onion service.
@@ -270,6 +273,47 @@ pub struct VersionConfig {
 impl Default for VersionConfig {
     fn default() -> Self {
         Self { enabled: true }
+    }
+}
+
+/// `[muc]`: the XEP-0045 Multi-User Chat service, one per hosted domain on
+/// `<subdomain>.<domain>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MucConfig {
+    /// Run the service. Default `true`.
+    pub enabled: bool,
+    /// The service's domain is `<subdomain>.<domain>` for every hosted domain; one DNS
+    /// label (`a-z`, `0-9`, `-`). Default `"conference"`.
+    pub subdomain: String,
+    /// Who may create rooms: `"local"` (accounts of this server), `"admins"` (server
+    /// admins; none are configured yet, so nobody) or `"anyone"`. Default `"local"`.
+    pub room_creation: String,
+    /// Messages replayed to a joiner by default (the room option `muc#maxhistoryfetch`
+    /// starts at this value). Range `0..=history_max`. Default `20`.
+    pub history_default: u32,
+    /// Most messages a room owner may configure for the history (kept in memory only).
+    /// Range `0..=1000`. Default `100`.
+    pub history_max: u32,
+    /// Whether room owners may turn on public logging (`muc#roomconfig_enablelogging`).
+    /// Privacy: off, rooms cannot claim to be logged. Default `false`.
+    pub public_logs_available: bool,
+    /// Occupants a new room admits (`muc#roomconfig_maxusers`). Range `1..=10_000`.
+    /// Default `200`.
+    pub default_max_occupants: u32,
+}
+
+impl Default for MucConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            subdomain: "conference".to_owned(),
+            room_creation: "local".to_owned(),
+            history_default: 20,
+            history_max: 100,
+            public_logs_available: false,
+            default_max_occupants: 200,
+        }
     }
 }
 

@@ -120,7 +120,7 @@ fn unknown_keys_are_all_named() {
     let p = problems(
         "verbose = true\n\
          [limits]\nmax_dept = 16\n\
-         [muc]\nenabled = true\n",
+         [pastebin]\nenabled = true\n",
     );
     let mut found: Vec<String> = p.iter().map(Problem::to_string).collect();
     found.sort();
@@ -128,7 +128,7 @@ fn unknown_keys_are_all_named() {
         found,
         [
             "limits.max_dept: unknown key (did you mean \"limits.max_depth\"?)",
-            "muc: unknown key",
+            "pastebin: unknown key",
             "verbose: unknown key",
         ]
     );
@@ -520,4 +520,28 @@ network = "/tmp/net.toml"
         TorOnionServiceConfig::default().ports
     );
     assert_eq!(c.tor.testing.network, "/tmp/net.toml");
+}
+
+#[test]
+fn muc_defaults_and_checks() {
+    let c = Config::default();
+    assert!(c.muc.enabled);
+    assert_eq!(c.muc.subdomain, "conference");
+    assert_eq!(c.muc.room_creation, "local");
+    assert_eq!((c.muc.history_default, c.muc.history_max), (20, 100));
+    assert!(!c.muc.public_logs_available);
+    assert_eq!(c.muc.default_max_occupants, 200);
+    let p = problems(
+        "[muc]\nsubdomain = \"Conf.x\"\nroom_creation = \"everyone\"\nhistory_default = 50\n\
+         history_max = 10\ndefault_max_occupants = 0\n",
+    );
+    assert_eq!(
+        keys(&p),
+        [
+            "muc.subdomain",
+            "muc.room_creation",
+            "muc.history_default",
+            "muc.default_max_occupants",
+        ]
+    );
 }

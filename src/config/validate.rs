@@ -23,6 +23,10 @@ const MAX_FAILURES_PER_SOURCE: RangeInclusive<u32> = 1..=10_000;
 const FAILURE_WINDOW_SECS: RangeInclusive<u64> = 1..=86_400;
 const OFFLINE_MAX_MESSAGES: RangeInclusive<u32> = 1..=10_000;
 
+const MUC_HISTORY_MAX: RangeInclusive<u32> = 0..=1000;
+const MUC_MAX_OCCUPANTS: RangeInclusive<u32> = 1..=10_000;
+const MUC_ROOM_CREATION: &[&str] = &["local", "admins", "anyone"];
+
 const TLS_VERSIONS: &[&str] = &["1.2", "1.3"];
 /// Listener kinds a `tor.onion_service.ports` entry may name.
 pub(crate) const TOR_LISTENER_KINDS: &[&str] = &["c2s", "c2s_tls", "s2s", "http"];
@@ -40,6 +44,7 @@ impl Config {
         self.check_tls(&mut p);
         self.check_ranges(&mut p);
         self.check_tor(&mut p);
+        self.check_muc(&mut p);
         if !LOG_LEVELS.contains(&self.log.level.as_str()) {
             p.push(Problem::new(
                 "log.level",
@@ -295,6 +300,51 @@ impl Config {
     }
 }
 
+impl Config {
+    fn check_muc(&self, p: &mut Vec<Problem>) {
+        let m = &self.muc;
+        let label_ok = !m.subdomain.is_empty()
+            && m.subdomain.len() <= 63
+            && !m.subdomain.starts_with('-')
+            && !m.subdomain.ends_with('-')
+            && m.subdomain
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !label_ok {
+            p.push(Problem::new(
+                "muc.subdomain",
+                format!(
+                    "must be one DNS label of a-z, 0-9 and '-' (got {:?})",
+                    m.subdomain
+                ),
+            ));
+        }
+        if !MUC_ROOM_CREATION.contains(&m.room_creation.as_str()) {
+            p.push(Problem::new(
+                "muc.room_creation",
+                format!(
+                    "must be one of {} (got {:?})",
+                    quoted(MUC_ROOM_CREATION),
+                    m.room_creation
+                ),
+            ));
+        }
+        range(
+            p,
+            "muc.history_default",
+            m.history_default,
+            0..=m.history_max,
+        );
+        range(p, "muc.history_max", m.history_max, MUC_HISTORY_MAX);
+        range(
+            p,
+            "muc.default_max_occupants",
+            m.default_max_occupants,
+            MUC_MAX_OCCUPANTS,
+        );
+    }
+}
+
 fn range<T: PartialOrd + Display>(
     p: &mut Vec<Problem>,
     key: &str,
@@ -520,8 +570,8 @@ mod tests {
             ("limit", Some("limits")),
             ("server.max_depth", Some("limits.max_depth")),
             ("max_depth", Some("limits.max_depth")),
-            ("muc", None),
-            ("muc.enabled", None),
+            ("pastebin", None),
+            ("pastebin.enabled", None),
             ("tor.enabld", Some("tor.enabled")),
             ("log.colour", None),
         ];

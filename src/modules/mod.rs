@@ -8,6 +8,7 @@
 //! This file is the one list of features: [`all`].
 
 mod disco;
+pub mod muc;
 pub mod offline;
 mod ping;
 pub mod roster;

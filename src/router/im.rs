@@ -121,6 +121,18 @@ pub(super) async fn broadcast_presence(
     }
 }
 
+/// Sends unavailable presence to every directed-presence recipient of a session that
+/// never sent broadcast presence, when it ends (RFC 6121 §4.6.3).
+pub(super) async fn end_directed(router: &Arc<Router>, sender: &Arc<SessionEntry>) {
+    let directed: Vec<Jid> = sender.with_presence(|p| p.directed.drain().collect());
+    let el = Element::new("presence", ns::CLIENT)
+        .with_attr("type", "unavailable")
+        .with_attr("from", sender.full.as_str());
+    for j in directed {
+        send_presence_copy(router, &el, &j).await;
+    }
+}
+
 async fn send_presence_copy(router: &Arc<Router>, el: &Element, to: &Jid) {
     let mut copy = el.clone();
     copy.set_attr("to", to.as_str());

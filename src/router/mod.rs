@@ -202,6 +202,10 @@ impl Router {
             let unavailable =
                 Element::new("presence", crate::ns::CLIENT).with_attr("type", "unavailable");
             im::broadcast_presence(self, entry, unavailable).await;
+        } else if removed {
+            // Directed presence sent without broadcast presence (e.g. only joining a
+            // room) ends with the session too (RFC 6121 §4.6.3).
+            im::end_directed(self, entry).await;
         }
     }
 

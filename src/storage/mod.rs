@@ -63,9 +63,11 @@
 //!   beyond [`BUSY_TIMEOUT`] for locks.
 
 mod accounts;
+mod muc;
 mod offline;
 mod roster;
 
+pub use muc::StoredRoom;
 pub use offline::OfflineMessage;
 pub use roster::{ParseSubscriptionError, RosterItem, Subscription};
 
@@ -96,11 +98,18 @@ pub struct Migration {
 }
 
 /// All migrations, in order; `MIGRATIONS[i].version == i + 1`. Append only.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("migrations/0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "muc",
+        sql: include_str!("migrations/0002_muc.sql"),
+    },
+];
 
 /// The schema version this code writes and understands (the last migration's version).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod im;
 mod interop;
+mod muc_smoke;
 mod offline;
 mod onion;
 mod services;
