@@ -95,6 +95,12 @@ fn main() {
             if r.complete { "" } else { "  INCOMPLETE" }
         );
     }
+    println!(
+        "paced: one message in flight, at most one per {} ms (deliveries/s bounded by the pace); \
+         burst: all messages written at once. Latency: send to receipt per member, sender's \
+         reflections excluded. Clients share the cores with the server.",
+        PACE.as_millis()
+    );
 }
 
 struct Row {
