@@ -100,16 +100,34 @@ fn python() -> Option<PathBuf> {
 
 /// Runs the slixmpp script in `mode` against `server`; asserts it exits 0.
 fn slixmpp(server: &Server, python: &Path, mode: &str) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/slixmpp_chat.py");
+    let mut args = vec![
+        "--mode".to_owned(),
+        mode.to_owned(),
+        "--tls-port".to_owned(),
+    ];
+    args.push(server.c2s_tls.port().to_string());
+    run_script(server, python, "slixmpp_chat.py", mode, &args)
+}
+
+/// Runs `tests/interop/<script>` with the connection arguments, alice's and bob's
+/// passwords and `extra`; asserts it exits 0 and returns its stdout (the steps).
+fn run_script(
+    server: &Server,
+    python: &Path,
+    script: &str,
+    what: &str,
+    extra: &[String],
+) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/interop")
+        .join(script);
     let cert = server.state_dir().join("tls").join("cert.pem");
     let out = Command::new(python)
         .arg(&script)
-        .args(["--mode", mode, "--host", "127.0.0.1", "--domain"])
+        .args(["--host", "127.0.0.1", "--domain"])
         .arg(&server.domain)
         .arg("--port")
         .arg(server.c2s.port().to_string())
-        .arg("--tls-port")
-        .arg(server.c2s_tls.port().to_string())
         .arg("--cert")
         .arg(&cert)
         .args([
@@ -118,13 +136,15 @@ fn slixmpp(server: &Server, python: &Path, mode: &str) -> String {
             "--bob-password",
             "builder",
         ])
+        .args(extra)
         .args(["--timeout", "30", "--verbose"])
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
         .expect("run slixmpp script");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "slixmpp {mode} scenario failed ({}).\n--- steps ---\n{stdout}\n--- slixmpp log ---\n{}\n--- server log ---\n{}",
+        "slixmpp {what} scenario failed ({}).\n--- steps ---\n{stdout}\n--- slixmpp log ---\n{}\n--- server log ---\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr),
         server.stderr()
@@ -173,4 +193,29 @@ fn slixmpp_direct_tls_to_starttls() {
     let out = slixmpp(&server, &python, "direct-tls");
     assert!(out.contains("(direct TLS)"), "{out}");
     assert!(out.trim_end().ends_with("OK: direct-tls"), "{out}");
+}
+
+/// XEP-0045 with slixmpp's MUC plugin (`tests/interop/slixmpp_muc.py`): service disco
+/// (§6.1-6.2), room creation (§10.1.1, status 201), the config form (§10.1.3: name,
+/// members-only) and its effect (§6.4 disco, §7.2.6 registration-required), membership
+/// (§9.3), joins (§7.2.3), groupchat to all occupants (§7.4) with XEP-0421 occupant ids,
+/// a kick (§8.2, status 307) and destroy (§10.9).
+#[test]
+fn slixmpp_muc_create_configure_talk_kick_destroy() {
+    let Some(python) = python() else { return };
+    let server = Server::start();
+    std::thread::scope(|s| {
+        s.spawn(|| server.add_account("alice", "wonderland"));
+        s.spawn(|| server.add_account("bob", "builder"));
+        s.spawn(|| server.add_account("carol", "chemist"));
+    });
+    let extra = ["--carol-password".to_owned(), "chemist".to_owned()];
+    let out = run_script(&server, &python, "slixmpp_muc.py", "muc", &extra);
+    assert!(
+        out.contains("carol: refused with registration-required"),
+        "{out}"
+    );
+    assert!(out.contains("carol: kicked (status [110, 307]"), "{out}");
+    assert!(out.contains("bob: room destroyed"), "{out}");
+    assert!(out.trim_end().ends_with("OK: muc"), "{out}");
 }

@@ -198,6 +198,11 @@ impl Server {
         self.dir.path().join("state")
     }
 
+    /// The server process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     fn spawn(&mut self) {
         let stderr = std::fs::OpenOptions::new()
             .create(true)
