@@ -20,7 +20,7 @@ use crate::ns;
 use crate::router::{Router, SessionEntry};
 use crate::stanza::{Condition, Stanza, StanzaError};
 use crate::storage::Error as StorageError;
-use crate::xml::{Element, Limits, StreamEvent, StreamParser};
+use crate::xml::Element;
 
 const CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
 
@@ -42,12 +42,10 @@ pub async fn store(router: &Arc<Router>, st: Stanza, owner: &BareJid) {
     }
     let cfg = router.config();
     if !cfg.offline_enabled {
-        return bounce(
-            router,
+        return router.bounce_to_sender(
             &st,
             StanzaError::from_condition(Condition::ServiceUnavailable),
-        )
-        .await;
+        );
     }
     let xml = st.el().to_xml(ns::CLIENT);
     match router
@@ -72,54 +70,14 @@ pub async fn store(router: &Arc<Router>, st: Stanza, owner: &BareJid) {
         Err(StorageError::OfflineQuotaReached) => {
             let err = StanzaError::from_condition(Condition::ServiceUnavailable)
                 .with_text("the recipient's offline message storage is full");
-            bounce(router, &st, err).await;
+            router.bounce_to_sender(&st, err);
         }
         Err(e) => {
             debug!(error = %e, "offline store failed");
-            bounce(
-                router,
+            router.bounce_to_sender(
                 &st,
                 StanzaError::from_condition(Condition::InternalServerError),
-            )
-            .await;
-        }
-    }
-}
-
-async fn bounce(router: &Arc<Router>, st: &Stanza, err: StanzaError) {
-    let Some(reply) = st.error_reply(&err) else {
-        return;
-    };
-    let reply = Stanza::new_from(reply);
-    if let Ok(Some(to)) = reply.to()
-        && let Ok(full) = to.try_as_full()
-        && let Some(s) = router.session(full)
-    {
-        s.send(reply.into_element());
-    }
-}
-
-/// Parses one stored stanza back into an element.
-fn parse_stored(xml: &str) -> Option<Element> {
-    let limits = Limits {
-        max_stanza_bytes: xml.len() + 1024,
-        ..Limits::default()
-    };
-    let mut p = StreamParser::new(limits);
-    p.feed(
-        format!(
-            "<stream:stream xmlns='{}' xmlns:stream='{}'>",
-            ns::CLIENT,
-            ns::STREAM
-        )
-        .as_bytes(),
-    );
-    p.feed(xml.as_bytes());
-    loop {
-        match p.next_event() {
-            Ok(Some(StreamEvent::Element(e))) => return Some(e),
-            Ok(Some(_)) => continue,
-            _ => return None,
+            );
         }
     }
 }
@@ -144,7 +102,7 @@ pub async fn deliver(router: &Arc<Router>, session: &Arc<SessionEntry>) {
     };
     let mut done = Vec::with_capacity(msgs.len());
     for m in msgs {
-        let Some(mut el) = parse_stored(&m.stanza) else {
+        let Some(mut el) = crate::xml::parse_element(&m.stanza, ns::CLIENT).ok() else {
             done.push(m.id);
             continue;
         };

@@ -301,19 +301,7 @@ async fn deliver_presence_to_bare(
 
 /// Sends the error reply for a stanza to its (local) sender.
 pub(super) async fn bounce_to_sender(router: &Arc<Router>, st: &Stanza, cond: Condition) {
-    let err = StanzaError::from_condition(cond);
-    let Some(reply) = st.error_reply(&err) else {
-        return;
-    };
-    let Ok(reply) = Stanza::from_element(reply, ns::CLIENT) else {
-        return;
-    };
-    let Ok(Some(to)) = reply.to() else { return };
-    if let Ok(full) = to.try_as_full()
-        && let Some(s) = router.session(full)
-    {
-        s.send(reply.into_element());
-    }
+    router.bounce_to_sender(st, StanzaError::from_condition(cond));
 }
 
 fn presence(ptype: &str, from: &BareJid, to: &BareJid) -> Stanza {

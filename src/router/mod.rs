@@ -318,6 +318,21 @@ impl Router {
         self.bounce(sender, &st, Condition::ServiceUnavailable.into());
     }
 
+    /// Sends the error reply for `st` (RFC 6120 §8.3.1) to its sender, when the sender
+    /// is a session bound here (its `from` is a local full JID); otherwise nothing.
+    pub fn bounce_to_sender(&self, st: &Stanza, err: StanzaError) {
+        let Some(reply) = st.error_reply(&err) else {
+            return;
+        };
+        let reply = Stanza::new_from(reply);
+        if let Ok(Some(to)) = reply.to()
+            && let Ok(full) = to.try_as_full()
+            && let Some(s) = self.session(full)
+        {
+            s.send(reply.into_element());
+        }
+    }
+
     /// Sends the error reply for `st` back to the sender's session.
     pub fn bounce(&self, sender: &Arc<SessionEntry>, st: &Stanza, err: StanzaError) {
         if let Some(reply) = st.error_reply(&err) {

@@ -181,16 +181,7 @@ impl Stanza {
         if self.is_error() {
             return None;
         }
-        let mut reply = Element::new(self.kind.as_str(), ns::CLIENT).with_attr("type", "error");
-        if let Some(id) = self.id() {
-            reply.set_attr("id", id);
-        }
-        if let Some(from) = self.el.attr("from") {
-            reply.set_attr("to", from);
-        }
-        if let Some(to) = self.el.attr("to") {
-            reply.set_attr("from", to);
-        }
+        let mut reply = self.reply_shell(self.kind, "error");
         if self.kind != Kind::Iq {
             for c in self.el.children() {
                 reply.push_child(c.clone());
@@ -202,18 +193,20 @@ impl Stanza {
 
     /// An IQ result (§8.2.3) answering this IQ, with an optional payload.
     pub fn iq_result(&self, payload: Option<Element>) -> Element {
-        let mut reply = Element::new("iq", ns::CLIENT).with_attr("type", "result");
-        if let Some(id) = self.id() {
-            reply.set_attr("id", id);
-        }
-        if let Some(from) = self.el.attr("from") {
-            reply.set_attr("to", from);
-        }
-        if let Some(to) = self.el.attr("to") {
-            reply.set_attr("from", to);
-        }
+        let mut reply = self.reply_shell(Kind::Iq, "result");
         if let Some(p) = payload {
             reply.push_child(p);
+        }
+        reply
+    }
+
+    /// An empty reply of `kind` and `type`: same `id`, `to`/`from` swapped (§8.1.2.1).
+    fn reply_shell(&self, kind: Kind, typ: &str) -> Element {
+        let mut reply = Element::new(kind.as_str(), ns::CLIENT).with_attr("type", typ);
+        for (ours, theirs) in [("id", "id"), ("to", "from"), ("from", "to")] {
+            if let Some(v) = self.el.attr(theirs) {
+                reply.set_attr(ours, v);
+            }
         }
         reply
     }
@@ -296,23 +289,7 @@ mod tests {
     }
 
     fn reparse(el: &Element) -> Element {
-        let mut p = crate::xml::StreamParser::new(crate::xml::Limits::default());
-        p.feed(
-            format!(
-                "<stream:stream xmlns='{}' xmlns:stream='{}'>",
-                ns::CLIENT,
-                ns::STREAM
-            )
-            .as_bytes(),
-        );
-        p.feed(el.to_xml(ns::CLIENT).as_bytes());
-        loop {
-            match p.next_event().unwrap() {
-                Some(crate::xml::StreamEvent::Element(e)) => return e,
-                Some(_) => continue,
-                None => panic!("incomplete"),
-            }
-        }
+        crate::xml::parse_element(&el.to_xml(ns::CLIENT), ns::CLIENT).unwrap()
     }
 
     proptest::proptest! {

@@ -53,6 +53,29 @@ pub use parser::{
 /// Invariant-checking entry points for fuzz targets and property tests. Not a stable API.
 ///
 /// These functions *assert* (panic) when an invariant is broken: that is their purpose.
+/// Parses one complete element, as [`Element::to_xml`] wrote it with `content_ns` as the
+/// parent namespace (e.g. a stanza kept in the database). The default depth and
+/// attribute limits apply; the size limit is the text's own length.
+///
+/// # Errors
+/// Any [`ParseError`] of the text, or `NotWellFormed` when it holds no complete element.
+pub fn parse_element(xml: &str, content_ns: &str) -> Result<Element, ParseError> {
+    let limits = Limits {
+        max_stanza_bytes: xml.len().max(1),
+        ..Limits::default()
+    };
+    let mut p = StreamParser::new(limits);
+    p.feed(format!("<stream:stream xmlns='{content_ns}' xmlns:stream='{STREAMS_NS}'>").as_bytes());
+    p.feed(xml.as_bytes());
+    loop {
+        match p.next_event()? {
+            Some(StreamEvent::Element(e)) => return Ok(e),
+            Some(_) => continue,
+            None => return Err(ParseError::NotWellFormed("incomplete element".into())),
+        }
+    }
+}
+
 #[doc(hidden)]
 pub mod fuzzing {
     use super::chars::escape_into;
