@@ -15,6 +15,7 @@
 //! | `[offline]`   | [`OfflineConfig`]  | offline messages (XEP-0160)                     |
 //! | `[version]`   | [`VersionConfig`]  | software version (XEP-0092)                     |
 //! | `[muc]`       | [`MucConfig`]      | multi-user chat rooms (XEP-0045)                |
+//! | `[http]`      | [`HttpConfig`]     | the HTTP listener (uploads, pastes, fingerprints) |
 //! | `[log]`       | [`LogConfig`]      | log level                                       |
 //! | `[tor]`       | [`TorConfig`]      | embedded Tor (Arti) and its onion service (rend-spec-v3) |
 //!
@@ -95,6 +96,8 @@ pub struct Config {
     pub version: VersionConfig,
     /// `[muc]`: multi-user chat (XEP-0045).
     pub muc: MucConfig,
+    /// `[http]`: the HTTP listener (uploads, pastebin, fingerprints page).
+    pub http: HttpConfig,
     /// `[log]`: diagnostic log level.
     pub log: LogConfig,
     /// `[tor]`: the embedded Tor client (Arti) and the onion service.
@@ -317,6 +320,40 @@ impl Default for MucConfig {
     }
 }
 
+/// `[http]`: the HTTP listener serving uploads (XEP-0363), pastes and the
+/// fingerprints page. HTTPS with the server certificate by default; plain HTTP only
+/// on loopback (and behind the onion service, whose virtual port `http` always
+/// enters it in plain HTTP).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// Run the HTTP listener. Default `true`.
+    pub enabled: bool,
+    /// Listening addresses, each `"ip:port"`; port 0 asks the system for a free
+    /// port. May be empty (then only the onion service's `http` port serves HTTP).
+    /// Default `["127.0.0.1:5443"]` (loopback only).
+    pub listen: Vec<String>,
+    /// Serve HTTPS with the server certificate. `false` (plain HTTP) is allowed only
+    /// when every listen address is loopback. Default `true`.
+    pub tls: bool,
+    /// Clearnet base URL handed out in stanzas (no trailing slash), e.g.
+    /// `"https://xmpp.example.org"`. `""` derives it from the first bound address:
+    /// `"https://<first domain>:<port>"` with TLS, `"http://127.0.0.1:<port>"` without.
+    /// Default `""`.
+    pub public_url: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: vec!["127.0.0.1:5443".to_owned()],
+            tls: true,
+            public_url: String::new(),
+        }
+    }
+}
+
 /// `[log]`: the diagnostic log, which never contains passwords, keys, message
 /// bodies, SASL data or IP addresses at any level.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -380,8 +417,9 @@ pub struct TorOnionServiceConfig {
     pub nickname: String,
     /// Virtual ports of the onion address and the listener kind each one feeds:
     /// `"c2s"` (STARTTLS, RFC 6120 §5), `"c2s_tls"` (direct TLS, XEP-0368), `"s2s"`
-    /// and `"http"`. Streams to an unlisted port, or to a kind this server does not
-    /// serve yet (`"s2s"`, `"http"`), are refused. Each virtual port at most once, none
+    /// and `"http"` (the HTTP listener, in plain HTTP). Streams to an unlisted port, or
+    /// to a kind this server does not serve (`"s2s"`, or `"http"` with `http.enabled`
+    /// false), are refused. Each virtual port at most once, none
     /// 0. Default 5222 → c2s, 5223 → c2s_tls, 5269 → s2s, 80 → http.
     pub ports: Vec<TorPort>,
     /// `[tor.onion_service.restricted_discovery]`: onion service client
@@ -587,6 +625,12 @@ impl Config {
     /// [`Config::c2s_addrs`] for `listeners.c2s_tls`.
     pub fn c2s_tls_addrs(&self) -> Vec<SocketAddr> {
         parse_addrs(&self.listeners.c2s_tls)
+    }
+
+    /// The HTTP listener addresses, parsed; as [`Config::c2s_addrs`] for
+    /// `http.listen`.
+    pub fn http_addrs(&self) -> Vec<SocketAddr> {
+        parse_addrs(&self.http.listen)
     }
 
     /// The state directory as a path; relative paths stay relative (to the working
