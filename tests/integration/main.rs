@@ -14,6 +14,7 @@ mod muc_options;
 mod muc_smoke;
 mod offline;
 mod onion;
+mod pastebin;
 mod services;
 mod smoke;
 mod stream;

@@ -17,6 +17,7 @@ pub mod tornet;
 pub mod cli;
 pub mod im;
 pub mod muc;
+pub mod pastebin;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
