@@ -14,6 +14,7 @@
 //! - [`stream`]: transports (TCP, TLS) and the byte/element loop of one stream.
 //! - [`c2s`]: client sessions: STARTTLS / direct TLS, SASL, resource binding.
 //! - [`router`]: where every JID is connected; local and remote delivery.
+//! - [`http`]: the HTTP listener (uploads, pastes, fingerprints page), base URLs.
 //! - [`modules`]: features (roster, presence, offline, disco, ping, version).
 //! - [`storage`]: typed repositories over SQLite; the only place with SQL.
 //! - [`tor`]: the embedded Tor client (Arti), the onion service and its key, outbound via Tor.
@@ -31,6 +32,7 @@ pub mod auth;
 pub mod c2s;
 pub mod cli;
 pub mod config;
+pub mod http;
 pub mod log;
 pub mod modules;
 pub mod ns;

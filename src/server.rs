@@ -124,6 +124,8 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
         crate::modules::all(config.version.enabled),
         services,
     );
+    // Filled in below once the HTTP listener is bound and the onion address known.
+    let base_urls: crate::http::SharedBaseUrls = Default::default();
     let shutdown = CancellationToken::new();
     let cx = Arc::new(C2sContext {
         router: router.clone(),
@@ -149,6 +151,7 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
             .first()
             .cloned()
             .unwrap_or_else(|| "localhost".to_owned()),
+        base_urls: base_urls.clone(),
     });
     let tracker = TaskTracker::new();
     let mut running = Running {
@@ -230,7 +233,13 @@ async fn accept_loop(
         match accepted {
             Ok((tcp, peer)) => {
                 let _ = tcp.set_nodelay(true);
-                tracker.spawn(c2s::serve(cx.clone(), tcp, entry, Some(peer.ip())));
+                tracker.spawn(c2s::serve(
+                    cx.clone(),
+                    tcp,
+                    entry,
+                    Some(peer.ip()),
+                    crate::http::Via::Clearnet,
+                ));
             }
             Err(e) => {
                 // Typically out of file descriptors: back off instead of spinning.

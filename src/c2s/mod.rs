@@ -31,6 +31,7 @@ use tracing::{Instrument, debug, info_span};
 use zeroize::Zeroizing;
 
 use crate::auth::{self, ChannelBinding, Mechanism, SaslFailure, SaslSession, Step};
+use crate::http::{SharedBaseUrls, Via};
 use crate::ns;
 use crate::router::{BindError, Outbound, Router, SessionEntry};
 use crate::stanza::{Condition, Stanza, StanzaError, StreamCondition};
@@ -63,6 +64,9 @@ pub struct C2sContext {
     pub default_domain: String,
     /// Credentials of a random password, checked for unknown accounts (see `verify_plain`).
     pub decoy: Arc<auth::StoredCredentials>,
+    /// Base URLs of the HTTP listener, for rewriting URLs of ours to onion sessions
+    /// ([`crate::http::localize`]).
+    pub base_urls: SharedBaseUrls,
 }
 
 /// How a connection arrived.
@@ -75,8 +79,9 @@ pub enum Entry {
 }
 
 /// Serves one client connection until it ends. `source` is used only for failed-login
-/// accounting (hashed); it is never logged.
-pub async fn serve<S>(cx: Arc<C2sContext>, io: S, entry: Entry, source: Option<IpAddr>)
+/// accounting (hashed); it is never logged. `via` says whether the connection came
+/// through the onion service ([`SessionEntry::via_onion`]).
+pub async fn serve<S>(cx: Arc<C2sContext>, io: S, entry: Entry, source: Option<IpAddr>, via: Via)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -87,7 +92,7 @@ where
         let source = cx.limiter.source_key(source);
         let negotiation = tokio::time::timeout(
             cx.handshake_timeout + Duration::from_secs(5),
-            negotiate(&cx, io, entry, source, sid.clone()),
+            negotiate(&cx, io, entry, source, sid.clone(), via),
         );
         let negotiated = tokio::select! {
             n = negotiation => n,
@@ -124,6 +129,7 @@ async fn negotiate<S>(
     entry: Entry,
     source: Key,
     sid: String,
+    via: Via,
 ) -> Option<Negotiated<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -266,10 +272,13 @@ where
                 .map(|r| r.text())
                 .filter(|r| !r.is_empty());
             let kill = cx.shutdown.child_token();
-            match cx
-                .router
-                .bind(&a.account, requested.as_deref(), sid.clone(), kill.clone())
-            {
+            match cx.router.bind(
+                &a.account,
+                requested.as_deref(),
+                sid.clone(),
+                kill.clone(),
+                via == Via::Onion,
+            ) {
                 Ok((session, rx)) => {
                     let result =
                         st.iq_result(Some(Element::new("bind", ns::BIND).child(
@@ -692,7 +701,11 @@ async fn run_session<S>(
                 break;
             }
             out = rx.recv() => match out {
-                Some(Outbound::Stanza(el)) => {
+                Some(Outbound::Stanza(mut el)) => {
+                    if session.via_onion && el.children().any(|c| c.is("x", crate::http::OOB)) {
+                        let urls = crate::http::read_base_urls(&cx.base_urls);
+                        crate::http::localize(&mut el, &urls, Via::Onion);
+                    }
                     if stream.send(&el).await.is_err() { break; }
                 }
                 None => break,

@@ -15,6 +15,7 @@
 //! | `[offline]`   | [`OfflineConfig`]  | offline messages (XEP-0160)                     |
 //! | `[version]`   | [`VersionConfig`]  | software version (XEP-0092)                     |
 //! | `[muc]`       | [`MucConfig`]      | multi-user chat rooms (XEP-0045)                |
+//! | `[http]`      | [`HttpConfig`]     | the HTTP listener (uploads, pastes, fingerprints) |
 //! | `[pastebin]`  | [`PastebinConfig`] | long messages moved to pastes (issue 5)         |
 //! | `[log]`       | [`LogConfig`]      | log level                                       |
 //! | `[tor]`       | [`TorConfig`]      | embedded Tor (Arti) and its onion service (rend-spec-v3) |
@@ -96,6 +97,8 @@ pub struct Config {
     pub version: VersionConfig,
     /// `[muc]`: multi-user chat (XEP-0045).
     pub muc: MucConfig,
+    /// `[http]`: the HTTP listener (uploads, pastebin, fingerprints page).
+    pub http: HttpConfig,
     /// `[pastebin]`: long messages replaced by a link to a paste.
     pub pastebin: PastebinConfig,
     /// `[log]`: diagnostic log level.
@@ -316,6 +319,40 @@ impl Default for MucConfig {
             history_max: 100,
             public_logs_available: false,
             default_max_occupants: 200,
+        }
+    }
+}
+
+/// `[http]`: the HTTP listener serving uploads (XEP-0363), pastes and the
+/// fingerprints page. HTTPS with the server certificate by default; plain HTTP only
+/// on loopback (and behind the onion service, whose virtual port `http` always
+/// enters it in plain HTTP).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// Run the HTTP listener. Default `true`.
+    pub enabled: bool,
+    /// Listening addresses, each `"ip:port"`; port 0 asks the system for a free
+    /// port. May be empty (then only the onion service's `http` port serves HTTP).
+    /// Default `["127.0.0.1:5443"]` (loopback only).
+    pub listen: Vec<String>,
+    /// Serve HTTPS with the server certificate. `false` (plain HTTP) is allowed only
+    /// when every listen address is loopback. Default `true`.
+    pub tls: bool,
+    /// Clearnet base URL handed out in stanzas (no trailing slash), e.g.
+    /// `"https://xmpp.example.org"`. `""` derives it from the first bound address:
+    /// `"https://<first domain>:<port>"` with TLS, `"http://127.0.0.1:<port>"` without.
+    /// Default `""`.
+    pub public_url: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: vec!["127.0.0.1:5443".to_owned()],
+            tls: true,
+            public_url: String::new(),
         }
     }
 }
@@ -632,6 +669,12 @@ impl Config {
     /// [`Config::c2s_addrs`] for `listeners.c2s_tls`.
     pub fn c2s_tls_addrs(&self) -> Vec<SocketAddr> {
         parse_addrs(&self.listeners.c2s_tls)
+    }
+
+    /// The HTTP listener addresses, parsed; as [`Config::c2s_addrs`] for
+    /// `http.listen`.
+    pub fn http_addrs(&self) -> Vec<SocketAddr> {
+        parse_addrs(&self.http.listen)
     }
 
     /// The state directory as a path; relative paths stay relative (to the working

@@ -50,6 +50,7 @@ impl Config {
         self.check_ranges(&mut p);
         self.check_tor(&mut p);
         self.check_muc(&mut p);
+        self.check_http(&mut p);
         self.check_pastebin(&mut p);
         if !LOG_LEVELS.contains(&self.log.level.as_str()) {
             p.push(Problem::new(
@@ -348,6 +349,65 @@ impl Config {
             m.default_max_occupants,
             MUC_MAX_OCCUPANTS,
         );
+    }
+}
+
+impl Config {
+    fn check_http(&self, p: &mut Vec<Problem>) {
+        let h = &self.http;
+        let mut seen: HashSet<SocketAddr> = self
+            .c2s_addrs()
+            .into_iter()
+            .chain(self.c2s_tls_addrs())
+            .filter(|a| a.port() != 0)
+            .collect();
+        for (i, text) in h.listen.iter().enumerate() {
+            let key = format!("http.listen[{i}]");
+            match text.parse::<SocketAddr>() {
+                Err(_) => p.push(Problem::new(
+                    key,
+                    format!(
+                        "must be an \"ip:port\" socket address such as \"127.0.0.1:5443\" (got {text:?})"
+                    ),
+                )),
+                Ok(addr) => {
+                    if addr.port() != 0 && !seen.insert(addr) {
+                        p.push(Problem::new(
+                            key.clone(),
+                            format!("address {addr} is used by another listener"),
+                        ));
+                    }
+                    if !h.tls && !addr.ip().is_loopback() {
+                        p.push(Problem::new(
+                            key,
+                            format!(
+                                "plain HTTP (http.tls = false) is allowed only on loopback addresses (got {text:?})"
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        let url = &h.public_url;
+        if !url.is_empty() {
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"));
+            let ok = rest.is_some_and(|r| {
+                !r.is_empty()
+                    && !r.ends_with('/')
+                    && !r.contains(['?', '#', ' ', '"', '<', '>', '\\'])
+                    && r.is_ascii()
+            });
+            if !ok {
+                p.push(Problem::new(
+                    "http.public_url",
+                    format!(
+                        "must be \"\" or an http:// or https:// URL without trailing slash, query or spaces (got {url:?})"
+                    ),
+                ));
+            }
+        }
     }
 }
 

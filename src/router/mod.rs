@@ -166,12 +166,14 @@ impl Router {
     /// Binds a resource for `account` (RFC 6120 §7). `None` lets the server pick a random
     /// resource (§7.6.2.1). A resource already in use is taken over: the old session is
     /// closed with a `conflict` stream error (§7.7.2.2, "override the existing session").
+    /// `via_onion`: the session came through the onion service.
     pub fn bind(
         &self,
         account: &BareJid,
         resource: Option<&str>,
         sid: String,
         kill: CancellationToken,
+        via_onion: bool,
     ) -> Result<(Arc<SessionEntry>, mpsc::Receiver<Outbound>), BindError> {
         let resource = match resource {
             Some(r) => ResourcePart::new(r)
@@ -181,7 +183,7 @@ impl Router {
         };
         let full: FullJid = account.with_resource(&resource);
         let (tx, rx) = mpsc::channel(self.cfg.session_queue.max(1));
-        let entry = Arc::new(SessionEntry::new(full.clone(), sid, tx, kill));
+        let entry = Arc::new(SessionEntry::new(full.clone(), sid, tx, kill, via_onion));
         let mut list = self.sessions.entry(account.clone()).or_default();
         if let Some(pos) = list.iter().position(|s| s.full == full) {
             let old = list.remove(pos);

@@ -46,15 +46,20 @@ pub struct SessionEntry {
     kill_reason: Mutex<Option<StreamCondition>>,
     /// Presence state.
     pub presence: Mutex<PresenceState>,
+    /// The session's stream came through the onion service: URLs of ours sent to it
+    /// use the onion base URL ([`crate::http::BaseUrls::for_via`]).
+    pub via_onion: bool,
 }
 
 impl SessionEntry {
-    /// A new entry for a session whose task reads `tx`'s receiver and watches `kill`.
+    /// A new entry for a session whose task reads `tx`'s receiver and watches `kill`;
+    /// `via_onion` when its stream came through the onion service.
     pub fn new(
         full: FullJid,
         sid: String,
         tx: mpsc::Sender<Outbound>,
         kill: CancellationToken,
+        via_onion: bool,
     ) -> Self {
         Self {
             full,
@@ -63,6 +68,7 @@ impl SessionEntry {
             kill,
             kill_reason: Mutex::new(None),
             presence: Mutex::new(PresenceState::default()),
+            via_onion,
         }
     }
 

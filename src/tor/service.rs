@@ -276,7 +276,9 @@ fn dispatch(req: StreamRequest, ports: &PortMap, cx: &Arc<C2sContext>, tracker: 
             tracker.spawn(async move {
                 match req.accept(Connected::new_empty()).await {
                     // No source address: all onion clients share one rate-limit bucket.
-                    Ok(stream) => c2s::serve(cx, stream, entry, None).await,
+                    Ok(stream) => {
+                        c2s::serve(cx, stream, entry, None, crate::http::Via::Onion).await
+                    }
                     Err(e) => debug!(error = %e, "onion stream could not be accepted"),
                 }
             });
