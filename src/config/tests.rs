@@ -551,7 +551,11 @@ fn pastebin_defaults_and_checks() {
     let c = Config::default();
     assert!(c.pastebin.enabled && c.pastebin.rooms && !c.pastebin.private_messages);
     assert_eq!(
-        (c.pastebin.max_chars, c.pastebin.max_lines, c.pastebin.summary_chars),
+        (
+            c.pastebin.max_chars,
+            c.pastebin.max_lines,
+            c.pastebin.summary_chars
+        ),
         (500, 5, 150)
     );
     assert_eq!(c.pastebin.expire_secs, 86_400);

@@ -124,7 +124,11 @@ pub fn paste_body(msg: &Element, limits: &Limits) -> Option<String> {
     let text = body.text();
     // Counting stops early: only "more than the limit" matters.
     let long = text.chars().nth(limits.max_chars).is_some();
-    let lines = text.bytes().filter(|&b| b == b'\n').count().saturating_add(1);
+    let lines = text
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        .saturating_add(1);
     (long || lines >= limits.max_lines).then_some(text)
 }
 
@@ -188,7 +192,10 @@ pub fn new_id() -> String {
 
 /// Whether `id` has the form of a paste id (32 lowercase hex digits).
 pub fn valid_id(id: &str) -> bool {
-    id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Which messages a hook sees.
@@ -474,8 +481,11 @@ mod tests {
     fn no_body_or_several_bodies_are_left_alone() {
         let none = Element::new("message", NS).with_attr("type", "groupchat");
         assert_eq!(paste_body(&none, &limits()), None);
-        let two = msg(&"a".repeat(600))
-            .child(Element::new("body", NS).with_attr("xml:lang", "de").with_text("x"));
+        let two = msg(&"a".repeat(600)).child(
+            Element::new("body", NS)
+                .with_attr("xml:lang", "de")
+                .with_text("x"),
+        );
         assert_eq!(paste_body(&two, &limits()), None);
     }
 
@@ -488,8 +498,7 @@ mod tests {
             assert_eq!(paste_body(&m, &limits()), None, "{ns}");
         }
         let eme = msg(&long).child(
-            Element::new("encryption", "urn:xmpp:eme:0")
-                .with_attr("namespace", "urn:xmpp:otr:0"),
+            Element::new("encryption", "urn:xmpp:eme:0").with_attr("namespace", "urn:xmpp:otr:0"),
         );
         assert_eq!(paste_body(&eme, &limits()), None);
         let otr = format!("?OTR:AAMG{}", "A".repeat(800));
@@ -514,7 +523,10 @@ mod tests {
     #[test]
     fn replace_body_keeps_other_children_and_adds_oob() {
         let mut m = msg("one\ntwo")
-            .child(Element::new("active", "http://jabber.org/protocol/chatstates"))
+            .child(Element::new(
+                "active",
+                "http://jabber.org/protocol/chatstates",
+            ))
             .child(Element::new("html", "http://jabber.org/protocol/xhtml-im"))
             .child(Element::new("fallback", "urn:xmpp:fallback:0"));
         replace_body(&mut m, "one", "https://h/pastebin/abc");
@@ -525,7 +537,11 @@ mod tests {
         assert!(m.has_child("active", "http://jabber.org/protocol/chatstates"));
         assert!(!m.has_child("html", "http://jabber.org/protocol/xhtml-im"));
         assert!(!m.has_child("fallback", "urn:xmpp:fallback:0"));
-        let url = m.get_child("x", OOB).unwrap().get_child("url", OOB).unwrap();
+        let url = m
+            .get_child("x", OOB)
+            .unwrap()
+            .get_child("url", OOB)
+            .unwrap();
         assert_eq!(url.text(), "https://h/pastebin/abc");
         assert_eq!(m.children().filter(|c| c.is("body", NS)).count(), 1);
     }

@@ -73,7 +73,9 @@ mod tests {
     #[tokio::test]
     async fn put_get_expire() {
         let (_dir, s) = temp_storage();
-        s.put_paste("aa", "long text\nwith lines", 100).await.unwrap();
+        s.put_paste("aa", "long text\nwith lines", 100)
+            .await
+            .unwrap();
         s.put_paste("bb", "other", 200).await.unwrap();
         assert_eq!(
             s.paste("aa", 99).await.unwrap().as_deref(),

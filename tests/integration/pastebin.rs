@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use allium::xml::Element;
 
+use crate::common::http;
 use crate::common::im::*;
 use crate::common::muc::*;
 use crate::common::pastebin::*;
@@ -33,37 +34,40 @@ async fn room_with_two(server: &Server, name: &str) -> (Client, Client, String) 
     let mut bob = user(server, "bob", "b").await;
     alice.create_room(&room, "alice", &[]).await;
     bob.join(&room, "bob").await;
-    alice
-        .expect_presence(&format!("{room}/bob"), "")
-        .await;
+    alice.expect_presence(&format!("{room}/bob"), "").await;
     alice.sync().await;
     bob.sync().await;
     (alice, bob, room)
 }
 
-/// Whether `url` is `https://localhost:<port>/pastebin/<32 lowercase hex digits>`.
-fn is_paste_url(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("https://localhost:") else {
+/// Whether `url` is `https://localhost:<HTTP port>/pastebin/<32 lowercase hex digits>`.
+fn is_paste_url(server: &Server, url: &str) -> bool {
+    let base = format!(
+        "https://localhost:{}/pastebin/",
+        server.http.unwrap().port()
+    );
+    let Some(id) = url.strip_prefix(&base) else {
         return false;
     };
-    let Some((port, id)) = rest.split_once("/pastebin/") else {
-        return false;
-    };
-    port.parse::<u16>().is_ok()
-        && id.len() == 32
-        && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Checks a pasted message: body = `summary` + "\n" + URL, the oob URL is the same,
 /// and fetching it returns `original` as UTF-8 plain text. Returns the URL.
 async fn assert_pasted(server: &Server, msg: &Element, summary: &str, original: &str) -> String {
     let url = oob_url(msg).expect("a jabber:x:oob URL (XEP-0066 §3)");
-    assert!(is_paste_url(&url), "paste URL {url}");
+    assert!(is_paste_url(server, &url), "paste URL {url}");
     assert_eq!(body(msg).unwrap(), format!("{summary}\n{url}"));
-    let got = fetch(server, &url).await;
+    let got = http::get(server, &split_url(&url).1).await;
     assert_eq!(got.status, 200);
-    assert_eq!(got.header("content-type"), Some("text/plain; charset=utf-8"));
-    assert_eq!(got.body, original);
+    assert_eq!(
+        got.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(got.text(), original);
     url
 }
 
@@ -145,7 +149,10 @@ fn encrypted_messages() -> Vec<(&'static str, Vec<Element>, String)> {
         (
             "OTR body",
             vec![],
-            format!("?OTR:AAMDJ+MVmSfjFZcAAAAAAQAAAAIAAADA{}.", "QUJD".repeat(200)),
+            format!(
+                "?OTR:AAMDJ+MVmSfjFZcAAAAAAQAAAAIAAADA{}.",
+                "QUJD".repeat(200)
+            ),
         ),
     ]
 }
@@ -231,9 +238,9 @@ async fn pastes_survive_a_restart() {
     server.restart();
     // The listener has a new port after the restart; the path is what persists.
     let (_, path) = split_url(&url);
-    let got = https_get(&server, server.http.expect("HTTP listener"), &path).await;
+    let got = http::get(&server, &path).await;
     assert_eq!(got.status, 200);
-    assert_eq!(got.body, text);
+    assert_eq!(got.text(), text);
 }
 
 #[tokio::test]
@@ -244,12 +251,13 @@ async fn expired_paste_is_not_found() {
     alice.groupchat(&room, &text).await;
     let got = bob.expect_groupchat(&format!("{room}/alice")).await;
     let url = assert_pasted(&server, &got, "gone soon", &text).await;
+    let path = split_url(&url).1;
     // No stanza announces expiry: poll until the paste is gone (1 to 2 s).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
     loop {
-        let got = fetch(&server, &url).await;
+        let got = http::get(&server, &path).await;
         if got.status == 404 {
-            assert!(!got.body.contains("gone soon"));
+            assert!(!got.text().contains("gone soon"));
             break;
         }
         assert_eq!(got.status, 200);
