@@ -32,6 +32,8 @@
 //! - When a message is pasted, the elements that describe its old body (XHTML-IM,
 //!   XEP-0428 fallback ranges, XEP-0394 markup ranges) are removed, since they no
 //!   longer match the new body.
+//! - A pasted message stored for an offline recipient (XEP-0160) may be delivered after
+//!   its paste expired.
 //! - Without any HTTP base URL (HTTP listener off and no onion service), nothing is
 //!   pasted.
 
