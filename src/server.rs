@@ -108,6 +108,9 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
         .first()
         .map(crate::tls::fingerprints)
         .transpose()?;
+    // The HTTP listener's base URLs, for features that hand out URLs: filled in below
+    // once the listener is bound and the onion address is known.
+    let base_urls: crate::http::SharedBaseUrls = Default::default();
     let mut services: Vec<(String, Arc<dyn crate::router::Service>)> = Vec::new();
     if config.muc.enabled {
         for domain in &config.server.domains {
@@ -133,8 +136,6 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
         crate::modules::all(config.version.enabled),
         services,
     );
-    // Filled in below once the HTTP listener is bound and the onion address known.
-    let base_urls: crate::http::SharedBaseUrls = Default::default();
     let shutdown = CancellationToken::new();
     let cx = Arc::new(C2sContext {
         router: router.clone(),
