@@ -212,7 +212,14 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
     }
     // Features serving HTTP add their endpoints here (upload "/upload/", pastebin
     // "/pastebin/"); they read the base URLs from `base_urls`.
-    let endpoints = crate::http::Endpoints::new();
+    let mut endpoints = crate::http::Endpoints::new();
+    if config.pastebin.enabled {
+        use crate::modules::pastebin::{PasteEndpoint, Pastebin, spawn_sweeper};
+        let pastebin = Pastebin::new(&config.pastebin, base_urls.clone(), running.storage.clone());
+        running.router.set_pastebin(pastebin.clone());
+        spawn_sweeper(pastebin, &running.tracker, running.shutdown.clone());
+        endpoints.add(PasteEndpoint::new(running.storage.clone()));
+    }
     let http = if config.http.enabled {
         Some(start_http(config, &mut running, endpoints, &tls, fingerprints.as_ref()).await?)
     } else {

@@ -16,6 +16,7 @@
 //! | `[version]`   | [`VersionConfig`]  | software version (XEP-0092)                     |
 //! | `[muc]`       | [`MucConfig`]      | multi-user chat rooms (XEP-0045)                |
 //! | `[http]`      | [`HttpConfig`]     | the HTTP listener (uploads, pastes, fingerprints) |
+//! | `[pastebin]`  | [`PastebinConfig`] | long messages moved to pastes (issue 5)         |
 //! | `[log]`       | [`LogConfig`]      | log level                                       |
 //! | `[tor]`       | [`TorConfig`]      | embedded Tor (Arti) and its onion service (rend-spec-v3) |
 //!
@@ -98,6 +99,8 @@ pub struct Config {
     pub muc: MucConfig,
     /// `[http]`: the HTTP listener (uploads, pastebin, fingerprints page).
     pub http: HttpConfig,
+    /// `[pastebin]`: long messages replaced by a link to a paste.
+    pub pastebin: PastebinConfig,
     /// `[log]`: diagnostic log level.
     pub log: LogConfig,
     /// `[tor]`: the embedded Tor client (Arti) and the onion service.
@@ -350,6 +353,48 @@ impl Default for HttpConfig {
             listen: vec!["127.0.0.1:5443".to_owned()],
             tls: true,
             public_url: String::new(),
+        }
+    }
+}
+
+/// `[pastebin]`: long messages are stored as pastes (served by the HTTP listener under
+/// `/pastebin/`) and their body replaced by their first line and the paste's URL, with a
+/// `jabber:x:oob` URL (XEP-0066). End-to-end encrypted messages are never touched.
+/// Privacy: a paste is plaintext the server stores until it expires, linked to nothing
+/// but its random URL.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PastebinConfig {
+    /// Paste long messages at all (needs an HTTP base URL: `[http]` or the onion
+    /// service). Default `true`.
+    pub enabled: bool,
+    /// Paste groupchat messages of room occupants. Default `true`.
+    pub rooms: bool,
+    /// Paste `chat` and `normal` messages between local accounts. Default `false`.
+    pub private_messages: bool,
+    /// A body with more characters (Unicode scalar values, not bytes) is pasted.
+    /// Range `1..=1_000_000`. Default `500`.
+    pub max_chars: u32,
+    /// A body with this many lines or more is pasted. Range `2..=10_000`. Default `5`.
+    pub max_lines: u32,
+    /// The first line kept in the message is cut to this many characters.
+    /// Range `0..=1000`. Default `150`.
+    pub summary_chars: u32,
+    /// Seconds a paste is served; then it answers 404 and is deleted.
+    /// Range `1..=31_536_000` (a year). Default `86400` (24 h).
+    pub expire_secs: u64,
+}
+
+impl Default for PastebinConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            rooms: true,
+            private_messages: false,
+            max_chars: 500,
+            max_lines: 5,
+            summary_chars: 150,
+            expire_secs: 86_400,
         }
     }
 }

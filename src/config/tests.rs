@@ -120,7 +120,7 @@ fn unknown_keys_are_all_named() {
     let p = problems(
         "verbose = true\n\
          [limits]\nmax_dept = 16\n\
-         [pastebin]\nenabled = true\n",
+         [pastebinn]\nenabled = true\n",
     );
     let mut found: Vec<String> = p.iter().map(Problem::to_string).collect();
     found.sort();
@@ -128,7 +128,7 @@ fn unknown_keys_are_all_named() {
         found,
         [
             "limits.max_dept: unknown key (did you mean \"limits.max_depth\"?)",
-            "pastebin: unknown key",
+            "pastebinn: unknown key (did you mean \"pastebin\"?)",
             "verbose: unknown key",
         ]
     );
@@ -587,4 +587,31 @@ fn http_defaults_and_checks() {
             "{bad}"
         );
     }
+}
+
+#[test]
+fn pastebin_defaults_and_checks() {
+    let c = Config::default();
+    assert!(c.pastebin.enabled && c.pastebin.rooms && !c.pastebin.private_messages);
+    assert_eq!(
+        (
+            c.pastebin.max_chars,
+            c.pastebin.max_lines,
+            c.pastebin.summary_chars
+        ),
+        (500, 5, 150)
+    );
+    assert_eq!(c.pastebin.expire_secs, 86_400);
+    let p = problems(
+        "[pastebin]\nmax_chars = 0\nmax_lines = 1\nsummary_chars = 5000\nexpire_secs = 0\n",
+    );
+    assert_eq!(
+        keys(&p),
+        [
+            "pastebin.max_chars",
+            "pastebin.max_lines",
+            "pastebin.summary_chars",
+            "pastebin.expire_secs",
+        ]
+    );
 }

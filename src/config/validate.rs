@@ -27,6 +27,11 @@ const MUC_HISTORY_MAX: RangeInclusive<u32> = 0..=1000;
 const MUC_MAX_OCCUPANTS: RangeInclusive<u32> = 1..=10_000;
 const MUC_ROOM_CREATION: &[&str] = &["local", "admins", "anyone"];
 
+const PASTEBIN_MAX_CHARS: RangeInclusive<u32> = 1..=1_000_000;
+const PASTEBIN_MAX_LINES: RangeInclusive<u32> = 2..=10_000;
+const PASTEBIN_SUMMARY_CHARS: RangeInclusive<u32> = 0..=1000;
+const PASTEBIN_EXPIRE_SECS: RangeInclusive<u64> = 1..=31_536_000;
+
 const TLS_VERSIONS: &[&str] = &["1.2", "1.3"];
 /// Listener kinds a `tor.onion_service.ports` entry may name.
 pub(crate) const TOR_LISTENER_KINDS: &[&str] = &["c2s", "c2s_tls", "s2s", "http"];
@@ -46,6 +51,7 @@ impl Config {
         self.check_tor(&mut p);
         self.check_muc(&mut p);
         self.check_http(&mut p);
+        self.check_pastebin(&mut p);
         if !LOG_LEVELS.contains(&self.log.level.as_str()) {
             p.push(Problem::new(
                 "log.level",
@@ -405,6 +411,26 @@ impl Config {
     }
 }
 
+impl Config {
+    fn check_pastebin(&self, p: &mut Vec<Problem>) {
+        let b = &self.pastebin;
+        range(p, "pastebin.max_chars", b.max_chars, PASTEBIN_MAX_CHARS);
+        range(p, "pastebin.max_lines", b.max_lines, PASTEBIN_MAX_LINES);
+        range(
+            p,
+            "pastebin.summary_chars",
+            b.summary_chars,
+            PASTEBIN_SUMMARY_CHARS,
+        );
+        range(
+            p,
+            "pastebin.expire_secs",
+            b.expire_secs,
+            PASTEBIN_EXPIRE_SECS,
+        );
+    }
+}
+
 fn range<T: PartialOrd + Display>(
     p: &mut Vec<Problem>,
     key: &str,
@@ -630,8 +656,9 @@ mod tests {
             ("limit", Some("limits")),
             ("server.max_depth", Some("limits.max_depth")),
             ("max_depth", Some("limits.max_depth")),
-            ("pastebin", None),
-            ("pastebin.enabled", None),
+            ("gateway", None),
+            ("gateway.enabled", None),
+            ("pastebin.max_char", Some("pastebin.max_chars")),
             ("tor.enabld", Some("tor.enabled")),
             ("log.colour", None),
         ];

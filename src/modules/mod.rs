@@ -10,6 +10,7 @@
 mod disco;
 pub mod muc;
 pub mod offline;
+pub mod pastebin;
 mod ping;
 pub mod roster;
 mod version;

@@ -75,6 +75,7 @@ pub struct Router {
     routes: HashMap<RouteKey, Vec<Arc<dyn Module>>>,
     features: Vec<&'static str>,
     services: Vec<(String, Arc<dyn Service>)>,
+    pastebin: std::sync::OnceLock<Arc<crate::modules::pastebin::Pastebin>>,
 }
 
 impl Router {
@@ -107,6 +108,7 @@ impl Router {
             routes,
             features,
             services,
+            pastebin: std::sync::OnceLock::new(),
         })
     }
 
@@ -121,6 +123,16 @@ impl Router {
     /// Service domains with their names, for the server's disco#items (XEP-0030 §4).
     pub fn service_items(&self) -> impl Iterator<Item = (&str, &str)> {
         self.services.iter().map(|(d, s)| (d.as_str(), s.name()))
+    }
+
+    /// Installs the pastebin (once, at start-up; later calls are ignored).
+    pub fn set_pastebin(&self, pastebin: Arc<crate::modules::pastebin::Pastebin>) {
+        let _ = self.pastebin.set(pastebin);
+    }
+
+    /// The pastebin, when enabled.
+    pub fn pastebin(&self) -> Option<&Arc<crate::modules::pastebin::Pastebin>> {
+        self.pastebin.get()
     }
 
     /// The storage handle.
@@ -247,6 +259,7 @@ impl Router {
             Kind::Presence => im::outbound_presence(self, sender, st, to).await,
             Kind::Message => {
                 let to = to.unwrap_or_else(|| Jid::from(sender.full.to_bare()));
+                let st = crate::modules::pastebin::rewrite_private(self, st, &to).await;
                 self.route_inbound(st, &to).await;
             }
             Kind::Iq => self.route_iq(sender, st, to).await,

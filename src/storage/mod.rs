@@ -65,6 +65,7 @@
 mod accounts;
 mod muc;
 mod offline;
+mod pastebin;
 mod roster;
 
 pub use muc::StoredRoom;
@@ -108,6 +109,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "muc",
         sql: include_str!("migrations/0002_muc.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "pastebin",
+        sql: include_str!("migrations/0003_pastebin.sql"),
     },
 ];
 

@@ -15,6 +15,7 @@ mod muc_options;
 mod muc_smoke;
 mod offline;
 mod onion;
+mod pastebin;
 mod services;
 mod smoke;
 mod stream;

@@ -411,10 +411,19 @@ impl MucService {
                 .await
             }
             None if st.type_attr() == "groupchat" => {
-                self.run(router, node, None, |room, _, env, out| {
-                    room.groupchat(env, from, el, out)
-                })
-                .await
+                // Long bodies become pastes before fan-out (and history); a refused
+                // message leaves no paste behind.
+                let pasted = crate::modules::pastebin::rewrite(router, el).await;
+                let msg = pasted.as_ref().map_or(el, |p| &p.el);
+                let r = self
+                    .run(router, node, None, |room, _, env, out| {
+                        room.groupchat(env, from, msg, out)
+                    })
+                    .await;
+                if let (Some(p), None | Some(Err(_))) = (&pasted, &r) {
+                    crate::modules::pastebin::discard(router, p).await;
+                }
+                r
             }
             None => match el.get_child("x", ns::MUC_USER) {
                 Some(x)

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod http;
 pub mod im;
 pub mod muc;
+pub mod pastebin;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
