@@ -99,6 +99,8 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
         )?
     };
     let tls = crate::tls::server_config(&material, config.tls.min_version == "1.3")?;
+    // Filled in below once the HTTP listener is bound and the onion address known.
+    let base_urls: crate::http::SharedBaseUrls = Default::default();
     let mut services: Vec<(String, Arc<dyn crate::router::Service>)> = Vec::new();
     if config.muc.enabled {
         for domain in &config.server.domains {
@@ -112,6 +114,28 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
             services.push((service, muc));
         }
     }
+    // XEP-0363: one service per hosted domain, sharing the endpoint's state.
+    let upload = if config.upload.enabled && config.http.enabled {
+        let shared = crate::modules::upload::Shared::load(
+            &config.upload,
+            state_dir,
+            storage.clone(),
+            base_urls.clone(),
+        )
+        .await?;
+        for domain in &config.server.domains {
+            let service = format!("{}.{domain}", config.upload.subdomain);
+            let svc = crate::modules::upload::UploadService::new(
+                service.clone(),
+                domain.clone(),
+                shared.clone(),
+            );
+            services.push((service, svc));
+        }
+        Some(shared)
+    } else {
+        None
+    };
     let router = Router::new(
         RouterConfig {
             domains: config.server.domains.clone(),
@@ -124,8 +148,6 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
         crate::modules::all(config.version.enabled),
         services,
     );
-    // Filled in below once the HTTP listener is bound and the onion address known.
-    let base_urls: crate::http::SharedBaseUrls = Default::default();
     let shutdown = CancellationToken::new();
     let cx = Arc::new(C2sContext {
         router: router.clone(),
@@ -198,6 +220,17 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
                 .spawn(accept_loop(listener, cx, entry, tracker, shutdown));
         }
     }
+    // Features serving HTTP add their endpoints here (upload "/upload/", pastebin
+    // "/pastebin/"); they read the base URLs from `base_urls`.
+    let mut endpoints = crate::http::Endpoints::new();
+    if let Some(shared) = upload {
+        running.tracker.spawn(crate::modules::upload::run_sweeper(
+            shared.clone(),
+            running.shutdown.clone(),
+        ));
+        endpoints.add(crate::modules::upload::UploadEndpoint::new(shared));
+    }
+    let _ = endpoints;
     if config.tor.enabled {
         let launched = crate::tor::launch(
             config,

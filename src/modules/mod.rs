@@ -12,6 +12,7 @@ pub mod muc;
 pub mod offline;
 mod ping;
 pub mod roster;
+pub mod upload;
 mod version;
 
 use std::sync::Arc;

@@ -66,10 +66,12 @@ mod accounts;
 mod muc;
 mod offline;
 mod roster;
+mod upload;
 
 pub use muc::StoredRoom;
 pub use offline::OfflineMessage;
 pub use roster::{ParseSubscriptionError, RosterItem, Subscription};
+pub use upload::{SlotGrant, UploadSlot};
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -108,6 +110,16 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "muc",
         sql: include_str!("migrations/0002_muc.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "pastebin",
+        sql: include_str!("migrations/0003_pastebin.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "upload",
+        sql: include_str!("migrations/0004_upload.sql"),
     },
 ];
 
