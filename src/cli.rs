@@ -50,7 +50,8 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
-    /// Print the TLS certificate fingerprints (SHA-1, SHA-256, DANE TLSA 3 1 1) per domain.
+    /// Print the TLS certificate fingerprints (SHA-1, SHA-256, DANE TLSA 3 1 1) per domain
+    /// and conference domain (the text of the HTTP listener's `/fingerprints.txt`).
     Fingerprints,
     /// Onion service helpers.
     Onion {
@@ -175,6 +176,9 @@ async fn run(config: &Config, state_dir: &Path, development: bool) -> Result<(),
     }
     for a in &running.c2s_tls {
         writeln!(out, "listening c2s_tls {a}")?;
+    }
+    for a in &running.http {
+        writeln!(out, "listening http {a}")?;
     }
     if let Some(onion) = running.tor.as_ref().and_then(|t| t.onion_address()) {
         writeln!(out, "listening onion {onion}")?;
@@ -359,19 +363,17 @@ fn fingerprints(config: &Config, state_dir: &Path) -> Result<(), Error> {
         return Err(Error::Usage("the certificate chain is empty".into()));
     };
     let f = crate::tls::fingerprints(leaf)?;
-    let ports: Vec<u16> = config
+    let mut ports: Vec<u16> = config
         .c2s_addrs()
         .iter()
         .chain(config.c2s_tls_addrs().iter())
         .map(|a| a.port())
         .collect();
-    for d in &config.server.domains {
-        println!("{d}");
-        println!("  SHA-1   {}", f.sha1);
-        println!("  SHA-256 {}", f.sha256);
-        for p in &ports {
-            println!("  _{p}._tcp.{d}. IN TLSA 3 1 1 {}", f.tlsa_311);
-        }
+    if config.http.enabled && config.http.tls {
+        ports.extend(config.http_addrs().iter().map(|a| a.port()));
     }
+    // The same text as the HTTP listener's /fingerprints.txt.
+    let names = crate::http::fingerprints::names(config);
+    print!("{}", crate::http::fingerprints::text(&names, &ports, &f));
     Ok(())
 }

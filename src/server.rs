@@ -79,6 +79,10 @@ pub struct Running {
     pub c2s: Vec<SocketAddr>,
     /// Bound c2s direct TLS addresses.
     pub c2s_tls: Vec<SocketAddr>,
+    /// Bound HTTP listener addresses, in config order.
+    pub http: Vec<SocketAddr>,
+    /// The base URLs of the HTTP listener, as handed out in stanzas.
+    pub base_urls: crate::http::SharedBaseUrls,
     /// The Tor client and onion service, when `tor.enabled`.
     pub tor: Option<crate::tor::TorHandle>,
     shutdown: CancellationToken,
@@ -99,6 +103,11 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
         )?
     };
     let tls = crate::tls::server_config(&material, config.tls.min_version == "1.3")?;
+    let fingerprints = material
+        .chain
+        .first()
+        .map(crate::tls::fingerprints)
+        .transpose()?;
     // Filled in below once the HTTP listener is bound and the onion address known.
     let base_urls: crate::http::SharedBaseUrls = Default::default();
     let mut services: Vec<(String, Arc<dyn crate::router::Service>)> = Vec::new();
@@ -152,7 +161,7 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
     let cx = Arc::new(C2sContext {
         router: router.clone(),
         storage: storage.clone(),
-        tls: crate::stream::acceptor(tls),
+        tls: crate::stream::acceptor(tls.clone()),
         limits: Limits {
             max_stanza_bytes: config.limits.max_stanza_bytes as usize,
             max_depth: config.limits.max_depth as usize,
@@ -179,6 +188,8 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
     let mut running = Running {
         c2s: Vec::new(),
         c2s_tls: Vec::new(),
+        http: Vec::new(),
+        base_urls: base_urls.clone(),
         tor: None,
         shutdown,
         tracker,
@@ -230,18 +241,38 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
         ));
         endpoints.add(crate::modules::upload::UploadEndpoint::new(shared));
     }
-    let _ = endpoints;
+    let http = if config.http.enabled {
+        Some(start_http(config, &mut running, endpoints, &tls, fingerprints.as_ref()).await?)
+    } else {
+        None
+    };
     if config.tor.enabled {
         let launched = crate::tor::launch(
             config,
             state_dir,
             cx.clone(),
+            http,
             running.tracker.clone(),
             running.shutdown.clone(),
         )
         .await;
         match launched {
-            Ok(handle) => running.tor = Some(handle),
+            Ok(handle) => {
+                let http_port = config
+                    .tor
+                    .onion_service
+                    .ports
+                    .iter()
+                    .find(|p| p.listener == "http")
+                    .map(|p| p.virtual_port);
+                if let (true, Some(port), Some(address)) =
+                    (config.http.enabled, http_port, handle.onion_address())
+                    && let Ok(mut urls) = base_urls.write()
+                {
+                    urls.onion = Some(crate::http::onion_base(address, port));
+                }
+                running.tor = Some(handle);
+            }
             Err(e) => {
                 running.shutdown.cancel();
                 return Err(e.into());
@@ -249,6 +280,75 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
         }
     }
     Ok(running)
+}
+
+/// Binds the HTTP listeners, spawns their accept loops and sets the clearnet base URL;
+/// returns the service, for the onion service's `http` port.
+async fn start_http(
+    config: &Config,
+    running: &mut Running,
+    endpoints: crate::http::Endpoints,
+    tls: &Arc<rustls::ServerConfig>,
+    fingerprints: Option<&crate::tls::Fingerprints>,
+) -> Result<Arc<crate::http::HttpService>, Error> {
+    let mut listeners = Vec::new();
+    for addr in config.http_addrs() {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| Error::Bind { addr, source })?;
+        info!(kind = "http", "listening");
+        running.http.push(local);
+        listeners.push(listener);
+    }
+    let names = crate::http::fingerprints::names(config);
+    let mut ports: Vec<u16> = running
+        .c2s
+        .iter()
+        .chain(&running.c2s_tls)
+        .map(SocketAddr::port)
+        .collect();
+    if config.http.tls {
+        ports.extend(running.http.iter().map(SocketAddr::port));
+    }
+    let pages = match fingerprints {
+        Some(f) => crate::http::FingerprintPages::new(&names, &ports, f),
+        None => crate::http::FingerprintPages {
+            html: Default::default(),
+            text: Default::default(),
+        },
+    };
+    let svc = crate::http::HttpService::new(endpoints, pages);
+    let acceptor = config.http.tls.then(|| {
+        let mut cfg = (**tls).clone();
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        crate::stream::acceptor(Arc::new(cfg))
+    });
+    for listener in listeners {
+        running.tracker.spawn(crate::http::accept_loop(
+            listener,
+            svc.clone(),
+            acceptor.clone(),
+            running.tracker.clone(),
+            running.shutdown.clone(),
+        ));
+    }
+    let clearnet = crate::http::clearnet_base(
+        &config.http.public_url,
+        config.http.tls,
+        config
+            .server
+            .domains
+            .first()
+            .map_or("localhost", String::as_str),
+        running.http.first().copied(),
+    );
+    if let Ok(mut urls) = running.base_urls.write() {
+        urls.clearnet = clearnet;
+    }
+    Ok(svc)
 }
 
 async fn accept_loop(

@@ -23,6 +23,14 @@
 //! - There is no access log: requests, paths, user agents and addresses are never
 //!   logged, at any level. The peer address of a TCP connection is not even read.
 
+pub mod fingerprints;
+mod listener;
+
+pub use fingerprints::FingerprintPages;
+pub use listener::{
+    CSP, HttpService, accept_loop, clearnet_base, onion_base, secure, serve_io, status,
+};
+
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;

@@ -2,9 +2,10 @@
 //! kind a stream to a virtual port of the `.onion` address enters.
 //!
 //! A stream is served only when its port is mapped to a kind that exists in this
-//! server: `c2s` (STARTTLS, RFC 6120 §5) and `c2s_tls` (direct TLS, XEP-0368). Ports
-//! mapped to `s2s` or `http` are accepted in the configuration and refused until those
-//! listeners exist; unmapped ports are refused.
+//! server: `c2s` (STARTTLS, RFC 6120 §5), `c2s_tls` (direct TLS, XEP-0368) and `http`
+//! (plain HTTP, [`crate::http`]; refused when `http.enabled` is false). Ports mapped
+//! to `s2s` are accepted in the configuration and refused until that listener exists;
+//! unmapped ports are refused.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +21,7 @@ pub enum ListenerKind {
     C2sTls,
     /// Server-to-server (RFC 6120 §2.5), `"s2s"`: not served yet.
     S2s,
-    /// The HTTP listener (uploads, pastebin), `"http"`: not served yet.
+    /// The HTTP listener (uploads, pastebin, fingerprints), `"http"`, in plain HTTP.
     Http,
 }
 
@@ -62,6 +63,9 @@ impl ListenerKind {
 pub enum Dispatch {
     /// Serve it as a client stream entering this way.
     Serve(Entry),
+    /// Serve it as plain HTTP ([`crate::http::serve_io`] with
+    /// [`crate::http::Via::Onion`]).
+    Http,
     /// The port is mapped to a listener kind this server does not have yet: refuse.
     NotAvailable(ListenerKind),
     /// The port is not mapped: refuse.
@@ -92,6 +96,7 @@ impl PortMap {
     pub fn dispatch(&self, port: u16) -> Dispatch {
         match self.0.get(&port) {
             None => Dispatch::Unmapped,
+            Some(ListenerKind::Http) => Dispatch::Http,
             Some(kind) => match kind.entry() {
                 Some(entry) => Dispatch::Serve(entry),
                 None => Dispatch::NotAvailable(*kind),
@@ -116,7 +121,7 @@ mod tests {
         assert_eq!(m.dispatch(5222), Dispatch::Serve(Entry::StartTls));
         assert_eq!(m.dispatch(5223), Dispatch::Serve(Entry::DirectTls));
         assert_eq!(m.dispatch(5269), Dispatch::NotAvailable(ListenerKind::S2s));
-        assert_eq!(m.dispatch(80), Dispatch::NotAvailable(ListenerKind::Http));
+        assert_eq!(m.dispatch(80), Dispatch::Http);
         for port in [0, 22, 443, 5224, 5280, 65535] {
             assert_eq!(m.dispatch(port), Dispatch::Unmapped, "{port}");
         }

@@ -164,6 +164,7 @@ pub async fn launch(
     config: &Config,
     state_dir: &Path,
     cx: Arc<C2sContext>,
+    http: Option<Arc<crate::http::HttpService>>,
     tracker: TaskTracker,
     shutdown: CancellationToken,
 ) -> Result<TorHandle, Error> {
@@ -205,7 +206,8 @@ pub async fn launch(
         connector: Connector::new(client.clone()),
     };
     let ports = PortMap::new(&config.tor.onion_service.ports);
-    tracker.spawn(run(client, service, ports, cx, tracker.clone(), shutdown));
+    let targets = Targets { cx, http, ports };
+    tracker.spawn(run(client, service, targets, tracker.clone(), shutdown));
     Ok(handle)
 }
 
@@ -223,11 +225,18 @@ async fn next_of<S: Stream + Unpin>(s: &mut Option<S>) -> S::Item {
     std::future::pending().await
 }
 
+/// Where onion streams go: the client session code, the HTTP service (when enabled),
+/// by virtual port.
+struct Targets {
+    cx: Arc<C2sContext>,
+    http: Option<Arc<crate::http::HttpService>>,
+    ports: PortMap,
+}
+
 async fn run(
     client: Arc<TorClient<PreferredRuntime>>,
     service: Option<(Arc<RunningOnionService>, StreamRequests)>,
-    ports: PortMap,
-    cx: Arc<C2sContext>,
+    targets: Targets,
     tracker: TaskTracker,
     shutdown: CancellationToken,
 ) {
@@ -255,7 +264,7 @@ async fn run(
             }
             s = next_of(&mut boot_events) => progress.update(&s),
             s = next_of(&mut status) => service_log.update(&s),
-            req = next_of(&mut streams) => dispatch(req, &ports, &cx, &tracker),
+            req = next_of(&mut streams) => dispatch(req, &targets, &tracker, &shutdown),
         }
     }
     // Dropping the running service stops publishing and introductions; the client
@@ -264,13 +273,37 @@ async fn run(
     debug!("tor stopped");
 }
 
-/// Hands one onion stream to the session code, or refuses it.
-fn dispatch(req: StreamRequest, ports: &PortMap, cx: &Arc<C2sContext>, tracker: &TaskTracker) {
+/// Hands one onion stream to the session code or the HTTP service, or refuses it.
+fn dispatch(
+    req: StreamRequest,
+    targets: &Targets,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) {
+    let cx = &targets.cx;
     let target = match req.request() {
-        IncomingStreamRequest::Begin(begin) => ports.dispatch(begin.port()),
+        IncomingStreamRequest::Begin(begin) => targets.ports.dispatch(begin.port()),
         _ => Dispatch::Unmapped,
     };
+    let target = match (target, &targets.http) {
+        (Dispatch::Http, None) => Dispatch::NotAvailable(super::ListenerKind::Http),
+        (t, _) => t,
+    };
     match target {
+        Dispatch::Http => {
+            let (http, shutdown) = (targets.http.clone(), shutdown.clone());
+            tracker.spawn(async move {
+                match req.accept(Connected::new_empty()).await {
+                    Ok(stream) => {
+                        if let Some(http) = http {
+                            crate::http::serve_io(http, stream, crate::http::Via::Onion, shutdown)
+                                .await
+                        }
+                    }
+                    Err(e) => debug!(error = %e, "onion stream could not be accepted"),
+                }
+            });
+        }
         Dispatch::Serve(entry) => {
             let cx = cx.clone();
             tracker.spawn(async move {

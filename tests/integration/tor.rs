@@ -133,7 +133,8 @@ async fn ctor_onion_service_forwards_to_allium() {
 /// allium's own onion service (Arti, `[tor]`): a client reaches the `.onion` address the
 /// server reports, completes STARTTLS, SASL and bind, and chats with a client on TCP; after
 /// a restart the same address is served (the key is kept in the state directory); direct
-/// TLS (XEP-0368) over the onion's port 5223 works too.
+/// TLS (XEP-0368) over the onion's port 5223 works too. The onion's port 80 serves the
+/// HTTP listener, and URLs of ours reach the onion client with the onion address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn onion_c2s_end_to_end() {
     if !tor_available("onion_c2s_end_to_end") {
@@ -164,8 +165,45 @@ async fn onion_c2s_end_to_end() {
     bob.available().await;
     chat(&mut alice, &mut bob, "hello-from-onion").await;
     chat(&mut bob, &mut alice, "hello-from-tcp").await;
+
+    // A link to our HTTP listener reaches the onion session with the onion base URL
+    // (issue 5): in the body and in the XEP-0066 §3 jabber:x:oob <url>.
+    let clearnet = format!("https://localhost:{}", server.http.unwrap().port());
+    bob.send(&format!(
+        "<message to='alice@localhost' type='chat' id='oob'><body>see {clearnet}/f/a.png</body>\
+         <x xmlns='jabber:x:oob'><url>{clearnet}/f/a.png</url></x></message>"
+    ))
+    .await;
+    let m = alice
+        .recv_until("the oob message", |e| e.attr("id") == Some("oob"))
+        .await;
+    let onion_url = format!("http://{onion}/f/a.png");
+    assert_eq!(
+        m.get_child("body", CLIENT_NS).map(|b| b.text()),
+        Some(format!("see {onion_url}"))
+    );
+    let url = m
+        .get_child("x", "jabber:x:oob")
+        .and_then(|x| x.get_child("url", "jabber:x:oob"))
+        .map(|u| u.text());
+    assert_eq!(url, Some(onion_url));
     alice.close().await;
     bob.close().await;
+
+    // The onion's port 80 serves the HTTP listener in plain HTTP: the published
+    // fingerprints are those of the server's certificate.
+    let stream = tor.connect(&onion, 80).await;
+    let r = crate::common::http::request_over(stream, &onion, "GET", "/fingerprints.txt", &[], b"")
+        .await;
+    assert_eq!(r.status, 200);
+    use sha2::Digest as _;
+    let sha256 = sha2::Sha256::digest(server.certificate().as_ref())
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    assert!(r.text().contains(&sha256), "{}", r.text());
+    assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
 
     server.restart();
     let again = server.wait_onion(Duration::from_secs(90));

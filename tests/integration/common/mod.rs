@@ -15,6 +15,7 @@ pub mod torclient;
 pub mod tornet;
 
 pub mod cli;
+pub mod http;
 pub mod im;
 pub mod muc;
 use std::io::{BufRead, BufReader, Write};
@@ -57,6 +58,8 @@ pub struct Server {
     pub config_path: PathBuf,
     pub c2s: SocketAddr,
     pub c2s_tls: SocketAddr,
+    /// The first `listening http` address (the HTTP listener), if any.
+    pub http: Option<SocketAddr>,
     pub domain: String,
     /// Everything the server wrote to stderr so far is kept in this file.
     pub stderr_path: PathBuf,
@@ -157,6 +160,10 @@ impl ServerBuilder {
         if !self.extra.contains("[tor") {
             cfg.push_str("[tor]\nenabled = false\n\n");
         }
+        // The HTTP listener on a free loopback port, unless the test configures it.
+        if !self.extra.contains("[http]") {
+            cfg.push_str("[http]\nlisten = [\"127.0.0.1:0\"]\n\n");
+        }
         cfg.push_str(&self.extra);
         std::fs::write(&config_path, cfg).unwrap();
         let stderr_path = dir.path().join("stderr.log");
@@ -166,6 +173,7 @@ impl ServerBuilder {
             config_path,
             c2s: "127.0.0.1:0".parse().unwrap(),
             c2s_tls: "127.0.0.1:0".parse().unwrap(),
+            http: None,
             domain: self.domains[0].clone(),
             stderr_path,
             onion: None,
@@ -221,7 +229,7 @@ impl Server {
             .expect("start allium");
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
-        let (mut c2s, mut c2s_tls) = (None, None);
+        let (mut c2s, mut c2s_tls, mut http) = (None, None, None);
         self.onion = None;
         let onion_line: Arc<(Mutex<Option<String>>, Condvar)> = Arc::default();
         self.onion_line = onion_line.clone();
@@ -246,6 +254,8 @@ impl Server {
                 c2s.get_or_insert(a.trim().parse().unwrap());
             } else if let Some(a) = line.strip_prefix("listening c2s_tls ") {
                 c2s_tls.get_or_insert(a.trim().parse().unwrap());
+            } else if let Some(a) = line.strip_prefix("listening http ") {
+                http.get_or_insert(a.trim().parse().unwrap());
             } else if line == "ready" {
                 break;
             } else {
@@ -262,6 +272,7 @@ impl Server {
         // An onion-only server reports no TCP listener; the placeholders refuse connections.
         self.c2s = c2s.unwrap_or_else(|| "127.0.0.1:0".parse().unwrap());
         self.c2s_tls = c2s_tls.unwrap_or_else(|| "127.0.0.1:0".parse().unwrap());
+        self.http = http;
         self.child = Some(child);
     }
 
