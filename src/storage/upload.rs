@@ -64,7 +64,9 @@ impl Storage {
                     "SELECT created, size FROM upload_slots WHERE account_id = ?1 \
                      AND created > ?2 ORDER BY created",
                 )?
-                .query_map(params![account, window_start], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .query_map(params![account, window_start], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
                 .collect::<Result<_, _>>()?;
             let size = i64::try_from(slot.size).unwrap_or(i64::MAX);
             let quota = i64::try_from(quota).unwrap_or(i64::MAX);

@@ -19,3 +19,4 @@ mod services;
 mod smoke;
 mod stream;
 mod tor;
+mod upload;

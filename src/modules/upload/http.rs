@@ -173,10 +173,8 @@ impl UploadEndpoint {
             });
         let Some(token) = token else {
             let mut r = status(StatusCode::UNAUTHORIZED, "A token is required.\n");
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer"),
-            );
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             return Err(r);
         };
         if !self.shared.token_ok(&slot, &token) {

@@ -287,9 +287,7 @@ impl UploadService {
         res.push_child(
             Element::new("x", ns::DATA)
                 .with_attr("type", "result")
-                .child(
-                    field("FORM_TYPE", ns::HTTP_UPLOAD.to_owned()).with_attr("type", "hidden"),
-                )
+                .child(field("FORM_TYPE", ns::HTTP_UPLOAD.to_owned()).with_attr("type", "hidden"))
                 .child(field(
                     "max-file-size",
                     self.shared.max_file_bytes.to_string(),
@@ -506,9 +504,8 @@ async fn is_stale_temp(storage: &Storage, name: &str) -> bool {
 /// Runs [`sweep`] now and then every `expire_secs` (at most hourly, at least every
 /// second) until `shutdown`.
 pub async fn run_sweeper(shared: Arc<Shared>, shutdown: CancellationToken) {
-    let every = Duration::from_secs(
-        u64::try_from(shared.expire_secs.clamp(1, 3600)).unwrap_or(3600),
-    );
+    let every =
+        Duration::from_secs(u64::try_from(shared.expire_secs.clamp(1, 3600)).unwrap_or(3600));
     loop {
         sweep(&shared).await;
         tokio::select! {
@@ -528,7 +525,10 @@ mod tests {
         assert_eq!(sanitize_filename("C:\\x\\a b.txt"), "a b.txt");
         assert_eq!(sanitize_filename("a\u{0}\nb"), "ab");
         assert_eq!(sanitize_filename(".."), "file");
-        assert_eq!(sanitize_filename(&"x".repeat(500)).len(), MAX_FILENAME_CHARS);
+        assert_eq!(
+            sanitize_filename(&"x".repeat(500)).len(),
+            MAX_FILENAME_CHARS
+        );
         assert_eq!(percent_encode("a b/ü.txt"), "a%20b%2F%C3%BC.txt");
         assert_eq!(percent_decode("a%20b%2F%C3%BC.txt").unwrap(), "a b/ü.txt");
         assert_eq!(percent_decode("%zz"), None);
