@@ -108,7 +108,8 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
         .first()
         .map(crate::tls::fingerprints)
         .transpose()?;
-    // Filled in below once the HTTP listener is bound and the onion address known.
+    // The HTTP listener's base URLs, for features that hand out URLs: filled in below
+    // once the listener is bound and the onion address is known.
     let base_urls: crate::http::SharedBaseUrls = Default::default();
     let mut services: Vec<(String, Arc<dyn crate::router::Service>)> = Vec::new();
     if config.muc.enabled {

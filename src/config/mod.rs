@@ -458,8 +458,9 @@ pub struct TorOnionServiceConfig {
     pub nickname: String,
     /// Virtual ports of the onion address and the listener kind each one feeds:
     /// `"c2s"` (STARTTLS, RFC 6120 §5), `"c2s_tls"` (direct TLS, XEP-0368), `"s2s"`
-    /// and `"http"`. Streams to an unlisted port, or to a kind this server does not
-    /// serve yet (`"s2s"`, `"http"`), are refused. Each virtual port at most once, none
+    /// and `"http"` (the HTTP listener, in plain HTTP). Streams to an unlisted port, or
+    /// to a kind this server does not serve (`"s2s"`, or `"http"` with `http.enabled`
+    /// false), are refused. Each virtual port at most once, none
     /// 0. Default 5222 → c2s, 5223 → c2s_tls, 5269 → s2s, 80 → http.
     pub ports: Vec<TorPort>,
     /// `[tor.onion_service.restricted_discovery]`: onion service client

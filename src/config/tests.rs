@@ -545,3 +545,46 @@ fn muc_defaults_and_checks() {
         ]
     );
 }
+
+#[test]
+fn http_defaults_and_checks() {
+    let c = Config::default();
+    assert!(c.http.enabled && c.http.tls);
+    assert_eq!(c.http.listen, ["127.0.0.1:5443"]);
+    assert_eq!(c.http.public_url, "");
+    // Plain HTTP on loopback (IPv4 and IPv6) is fine.
+    assert!(
+        Config::from_toml_str("[http]\ntls = false\nlisten = [\"127.0.0.1:0\", \"[::1]:8080\"]\n")
+            .is_ok()
+    );
+    let p = problems(
+        "[http]\ntls = false\nlisten = [\"127.0.0.1:1\", \"0.0.0.0:80\", \"nope\", \"127.0.0.1:5222\"]\n\
+         public_url = \"ftp://x/\"\n",
+    );
+    assert_eq!(
+        keys(&p),
+        [
+            "http.listen[1]",
+            "http.listen[2]",
+            "http.listen[3]",
+            "http.public_url",
+        ]
+    );
+    for ok in [
+        "https://xmpp.example.org",
+        "http://127.0.0.1:8080",
+        "https://x.example/files",
+    ] {
+        assert!(
+            Config::from_toml_str(&format!("[http]\npublic_url = \"{ok}\"\n")).is_ok(),
+            "{ok}"
+        );
+    }
+    for bad in ["https://", "https://x/", "x.example", "https://x?y"] {
+        assert_eq!(
+            keys(&problems(&format!("[http]\npublic_url = \"{bad}\"\n"))),
+            ["http.public_url"],
+            "{bad}"
+        );
+    }
+}

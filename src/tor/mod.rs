@@ -7,7 +7,8 @@
 //!   stream to a given virtual port enters ([`PortMap::dispatch`]).
 //! - [`service`]: [`launch`] bootstraps Arti in the background, publishes the onion
 //!   service and hands every accepted stream to exactly the session code of TCP
-//!   connections ([`crate::c2s::serve`]); progress is logged at info.
+//!   connections ([`crate::c2s::serve`], with [`crate::http::Via::Onion`]), or the
+//!   HTTP service for the `http` port; progress is logged at info.
 //! - [`connector`]: [`Connector`], outbound streams through the same Arti client
 //!   (for federation over Tor), and [`refuse_onion_dns`], the guard that keeps
 //!   `.onion` names away from any DNS resolver.
@@ -36,8 +37,8 @@
 //!   refuses (fs-mistrust) to use a key directory that others can write to.
 //!
 //! # Limitations
-//! - Only the `c2s` and `c2s_tls` listener kinds exist; streams to virtual ports
-//!   mapped to `s2s` or `http` are refused until those listeners exist.
+//! - The `c2s`, `c2s_tls` and `http` listener kinds exist; streams to virtual ports
+//!   mapped to `s2s` are refused until that listener exists.
 //! - Arti's onion service status may never report `Running` on small networks even
 //!   when the service is reachable; it is logged as Arti reports it, and nothing waits
 //!   for it.
