@@ -135,11 +135,7 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
         .await?;
         for domain in &config.server.domains {
             let service = format!("{}.{domain}", config.upload.subdomain);
-            let svc = crate::modules::upload::UploadService::new(
-                service.clone(),
-                domain.clone(),
-                shared.clone(),
-            );
+            let svc = crate::modules::upload::UploadService::new(domain.clone(), shared.clone());
             services.push((service, svc));
         }
         Some(shared)

@@ -207,21 +207,15 @@ fn valid_content_type(t: &str) -> bool {
 
 /// One upload service (`upload.<domain>`).
 pub struct UploadService {
-    /// The service domain.
-    domain: String,
     /// The hosted domain whose accounts may upload.
     parent: String,
     shared: Arc<Shared>,
 }
 
 impl UploadService {
-    /// The service for `parent`'s accounts on `domain`.
-    pub fn new(domain: String, parent: String, shared: Arc<Shared>) -> Arc<UploadService> {
-        Arc::new(UploadService {
-            domain,
-            parent,
-            shared,
-        })
+    /// The service for the accounts of the hosted domain `parent`.
+    pub fn new(parent: String, shared: Arc<Shared>) -> Arc<UploadService> {
+        Arc::new(UploadService { parent, shared })
     }
 
     async fn dispatch(&self, router: &Arc<Router>, st: Stanza) {
@@ -433,10 +427,7 @@ impl Service for UploadService {
     }
 
     fn handle<'a>(&'a self, router: &'a Arc<Router>, st: Stanza) -> BoxFuture<'a, ()> {
-        Box::pin(async move {
-            let _ = &self.domain;
-            self.dispatch(router, st).await;
-        })
+        Box::pin(self.dispatch(router, st))
     }
 }
 
