@@ -60,3 +60,5 @@ pub const DATA: &str = "jabber:x:data";
 pub const CONFERENCE: &str = "jabber:x:conference";
 /// Legacy entrance negotiation of the pre-MUC conferencing protocol (`jabber:iq:conference`).
 pub const IQ_CONFERENCE: &str = "jabber:iq:conference";
+/// XEP-0363 HTTP File Upload: slot requests, slots and their errors.
+pub const HTTP_UPLOAD: &str = "urn:xmpp:http:upload:0";

@@ -93,6 +93,12 @@ pub struct Running {
 
 /// Starts the server described by `config` with its state in `state_dir`.
 pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> {
+    if config.tor.enabled {
+        // Refuse a testing Tor network without its environment variable before anything
+        // is created or bound.
+        let env = std::env::var(crate::tor::TESTING_ENV).ok();
+        crate::tor::service::testing_network(config, env.as_deref())?;
+    }
     let storage = open_storage(state_dir)?;
     let material = if config.tls.certificate.is_empty() {
         crate::tls::load_or_generate(state_dir, &config.server.domains)?
@@ -124,6 +130,24 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
             services.push((service, muc));
         }
     }
+    // XEP-0363: one service per hosted domain, sharing the endpoint's state.
+    let upload = if config.upload.enabled && config.http.enabled {
+        let shared = crate::modules::upload::Shared::load(
+            &config.upload,
+            state_dir,
+            storage.clone(),
+            base_urls.clone(),
+        )
+        .await?;
+        for domain in &config.server.domains {
+            let service = format!("{}.{domain}", config.upload.subdomain);
+            let svc = crate::modules::upload::UploadService::new(domain.clone(), shared.clone());
+            services.push((service, svc));
+        }
+        Some(shared)
+    } else {
+        None
+    };
     let router = Router::new(
         RouterConfig {
             domains: config.server.domains.clone(),
@@ -219,6 +243,13 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
         running.router.set_pastebin(pastebin.clone());
         spawn_sweeper(pastebin, &running.tracker, running.shutdown.clone());
         endpoints.add(PasteEndpoint::new(running.storage.clone()));
+    }
+    if let Some(shared) = upload {
+        running.tracker.spawn(crate::modules::upload::run_sweeper(
+            shared.clone(),
+            running.shutdown.clone(),
+        ));
+        endpoints.add(crate::modules::upload::UploadEndpoint::new(shared));
     }
     let http = if config.http.enabled {
         Some(start_http(config, &mut running, endpoints, &tls, fingerprints.as_ref()).await?)

@@ -17,6 +17,7 @@
 //! | `[muc]`       | [`MucConfig`]      | multi-user chat rooms (XEP-0045)                |
 //! | `[http]`      | [`HttpConfig`]     | the HTTP listener (uploads, pastes, fingerprints) |
 //! | `[pastebin]`  | [`PastebinConfig`] | long messages moved to pastes (issue 5)         |
+//! | `[upload]`    | [`UploadConfig`]   | HTTP File Upload (XEP-0363)                     |
 //! | `[log]`       | [`LogConfig`]      | log level                                       |
 //! | `[tor]`       | [`TorConfig`]      | embedded Tor (Arti) and its onion service (rend-spec-v3) |
 //!
@@ -101,6 +102,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// `[pastebin]`: long messages replaced by a link to a paste.
     pub pastebin: PastebinConfig,
+    /// `[upload]`: HTTP File Upload (XEP-0363).
+    pub upload: UploadConfig,
     /// `[log]`: diagnostic log level.
     pub log: LogConfig,
     /// `[tor]`: the embedded Tor client (Arti) and the onion service.
@@ -395,6 +398,44 @@ impl Default for PastebinConfig {
             max_lines: 5,
             summary_chars: 150,
             expire_secs: 86_400,
+        }
+    }
+}
+
+/// `[upload]`: XEP-0363 HTTP File Upload, one service per hosted domain on
+/// `<subdomain>.<domain>`, storing files under `<state_dir>/uploads` and serving them
+/// on the HTTP listener (needs `http.enabled`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UploadConfig {
+    /// Run the service. Default `true`.
+    pub enabled: bool,
+    /// The service's domain is `<subdomain>.<domain>` for every hosted domain; one DNS
+    /// label. Default `"upload"`.
+    pub subdomain: String,
+    /// Largest file accepted, in bytes, advertised in disco (XEP-0363 §2, XEP-0128).
+    /// Range `1..=1073741824` (1 GiB). Default `10485760` (10 MiB).
+    pub max_file_bytes: u64,
+    /// Bytes an account may request slots for in any 24 hours (counted at request
+    /// time). At least `max_file_bytes`. Default `104857600` (100 MiB).
+    pub daily_quota_bytes: u64,
+    /// Seconds after which a file (and what links it to its uploader) is deleted from
+    /// disk and the database. Range `1..=31536000` (a year). Default `604800` (7 days).
+    pub expire_secs: u64,
+    /// Seconds a slot accepts its upload (the PUT token's lifetime). Range `1..=86400`.
+    /// Default `300`.
+    pub slot_valid_secs: u64,
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            subdomain: "upload".to_owned(),
+            max_file_bytes: 10 * 1024 * 1024,
+            daily_quota_bytes: 100 * 1024 * 1024,
+            expire_secs: 7 * 24 * 3600,
+            slot_valid_secs: 300,
         }
     }
 }

@@ -31,6 +31,9 @@ const PASTEBIN_MAX_CHARS: RangeInclusive<u32> = 1..=1_000_000;
 const PASTEBIN_MAX_LINES: RangeInclusive<u32> = 2..=10_000;
 const PASTEBIN_SUMMARY_CHARS: RangeInclusive<u32> = 0..=1000;
 const PASTEBIN_EXPIRE_SECS: RangeInclusive<u64> = 1..=31_536_000;
+const UPLOAD_MAX_FILE_BYTES: RangeInclusive<u64> = 1..=1 << 30;
+const UPLOAD_EXPIRE_SECS: RangeInclusive<u64> = 1..=31_536_000;
+const UPLOAD_SLOT_VALID_SECS: RangeInclusive<u64> = 1..=86_400;
 
 const TLS_VERSIONS: &[&str] = &["1.2", "1.3"];
 /// Listener kinds a `tor.onion_service.ports` entry may name.
@@ -52,6 +55,7 @@ impl Config {
         self.check_muc(&mut p);
         self.check_http(&mut p);
         self.check_pastebin(&mut p);
+        self.check_upload(&mut p);
         if !LOG_LEVELS.contains(&self.log.level.as_str()) {
             p.push(Problem::new(
                 "log.level",
@@ -353,6 +357,50 @@ impl Config {
 }
 
 impl Config {
+    fn check_upload(&self, p: &mut Vec<Problem>) {
+        let u = &self.upload;
+        if !dns_label_ok(&u.subdomain) {
+            p.push(Problem::new(
+                "upload.subdomain",
+                format!(
+                    "must be one DNS label of a-z, 0-9 and '-' (got {:?})",
+                    u.subdomain
+                ),
+            ));
+        }
+        range(
+            p,
+            "upload.max_file_bytes",
+            u.max_file_bytes,
+            UPLOAD_MAX_FILE_BYTES,
+        );
+        if u.daily_quota_bytes < u.max_file_bytes {
+            p.push(Problem::new(
+                "upload.daily_quota_bytes",
+                format!(
+                    "must be at least upload.max_file_bytes ({}) (got {})",
+                    u.max_file_bytes, u.daily_quota_bytes
+                ),
+            ));
+        }
+        range(p, "upload.expire_secs", u.expire_secs, UPLOAD_EXPIRE_SECS);
+        range(
+            p,
+            "upload.slot_valid_secs",
+            u.slot_valid_secs,
+            UPLOAD_SLOT_VALID_SECS,
+        );
+        if u.enabled && self.muc.enabled && u.subdomain == self.muc.subdomain {
+            p.push(Problem::new(
+                "upload.subdomain",
+                format!(
+                    "must differ from muc.subdomain (both are {:?})",
+                    u.subdomain
+                ),
+            ));
+        }
+    }
+
     fn check_http(&self, p: &mut Vec<Problem>) {
         let h = &self.http;
         let mut seen: HashSet<SocketAddr> = self
@@ -615,6 +663,16 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     d[a.len()][b.len()]
+}
+
+/// One DNS label of `a-z`, `0-9` and `-`, not starting or ending with `-`.
+fn dns_label_ok(l: &str) -> bool {
+    !l.is_empty()
+        && l.len() <= 63
+        && !l.starts_with('-')
+        && !l.ends_with('-')
+        && l.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod offline;
 pub mod pastebin;
 mod ping;
 pub mod roster;
+pub mod upload;
 mod version;
 
 use std::sync::Arc;

@@ -67,10 +67,12 @@ mod muc;
 mod offline;
 mod pastebin;
 mod roster;
+mod upload;
 
 pub use muc::StoredRoom;
 pub use offline::OfflineMessage;
 pub use roster::{ParseSubscriptionError, RosterItem, Subscription};
+pub use upload::{SlotGrant, UploadSlot};
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -114,6 +116,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "pastebin",
         sql: include_str!("migrations/0003_pastebin.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "upload",
+        sql: include_str!("migrations/0004_upload.sql"),
     },
 ];
 

@@ -13,6 +13,8 @@ use crate::common::*;
 
 /// The slixmpp version these tests are run with.
 const SLIXMPP: &str = "1.17.0";
+/// The aiohttp version slixmpp's XEP-0363 plugin uploads with in these tests.
+const AIOHTTP_VERSION: &str = "3.14.5";
 
 /// Where the cached virtualenv lives.
 fn venv_dir() -> PathBuf {
@@ -80,6 +82,49 @@ fn setup_venv() -> Result<PathBuf, String> {
         return Err(format!("slixmpp {SLIXMPP} not importable after install"));
     }
     Ok(python)
+}
+
+/// The venv's python with aiohttp too (slixmpp's XEP-0363 plugin uploads with it),
+/// installed into the cached venv on first use.
+fn python_with_aiohttp() -> Option<PathBuf> {
+    static AIOHTTP: OnceLock<Result<(), String>> = OnceLock::new();
+    let python = python()?;
+    let has = |p: &Path| {
+        Command::new(p)
+            .args(["-c", "import aiohttp"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let ready = AIOHTTP.get_or_init(|| {
+        if has(&python) {
+            return Ok(());
+        }
+        let lock_path = venv_dir().with_extension("lock");
+        let lock = std::fs::File::create(&lock_path)
+            .map_err(|e| format!("create {}: {e}", lock_path.display()))?;
+        lock.lock().map_err(|e| format!("lock venv: {e}"))?;
+        if has(&python) {
+            return Ok(());
+        }
+        run(Command::new(&python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            &format!("aiohttp=={AIOHTTP_VERSION}"),
+        ]))
+    });
+    match ready {
+        Ok(()) => Some(python),
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("the upload interop test needs aiohttp (CI=true): {e}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED slixmpp upload test: {e}");
+            None
+        }
+    }
 }
 
 /// The venv's python, or `None` (after a notice) when tests should be skipped.
@@ -218,4 +263,27 @@ fn slixmpp_muc_create_configure_talk_kick_destroy() {
     assert!(out.contains("carol: kicked (status [110, 307]"), "{out}");
     assert!(out.contains("bob: room destroyed"), "{out}");
     assert!(out.trim_end().ends_with("OK: muc"), "{out}");
+}
+
+/// XEP-0363 with slixmpp's upload plugin (`tests/interop/slixmpp_upload.py`): service
+/// discovery from the server's disco#items and the max-file-size of its XEP-0128 form
+/// (§3; a larger file is refused from it), slot request (§4), HTTPS PUT with the slot's
+/// Authorization header (§6), and a download of the shared GET URL by another account.
+#[test]
+fn slixmpp_http_upload() {
+    let Some(python) = python_with_aiohttp() else {
+        return;
+    };
+    let server = Server::builder()
+        .toml("[upload]\nmax_file_bytes = 4096\n")
+        .start();
+    std::thread::scope(|s| {
+        s.spawn(|| server.add_account("alice", "wonderland"));
+        s.spawn(|| server.add_account("bob", "builder"));
+    });
+    let extra = ["--max-size".to_owned(), "4096".to_owned()];
+    let out = run_script(&server, &python, "slixmpp_upload.py", "upload", &extra);
+    assert!(out.contains("max-file-size 4096"), "{out}");
+    assert!(out.contains("the same as alice uploaded"), "{out}");
+    assert!(out.trim_end().ends_with("OK: upload"), "{out}");
 }

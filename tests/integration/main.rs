@@ -20,3 +20,4 @@ mod services;
 mod smoke;
 mod stream;
 mod tor;
+mod upload;

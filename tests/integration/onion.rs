@@ -115,7 +115,7 @@ fn testing_network_needs_the_environment_variable() {
     std::fs::write(
         &config,
         format!(
-            "[server]\nstate_dir = \"{}\"\n[listeners]\nc2s = [\"127.0.0.1:0\"]\nc2s_tls = []\n[tor.testing]\nnetwork = \"{}\"\n",
+            "[server]\nstate_dir = \"{}\"\n[listeners]\nc2s = [\"127.0.0.1:0\"]\nc2s_tls = []\n[http]\nlisten = [\"127.0.0.1:0\"]\n[tor.testing]\nnetwork = \"{}\"\n",
             dir.path().join("state").display(),
             dir.path().join("net.toml").display()
         ),
@@ -161,7 +161,7 @@ fn run_announces_the_same_onion_address_and_stops() {
     std::fs::write(
         &config,
         format!(
-            "[server]\nstate_dir = \"{}\"\n[listeners]\nc2s = [\"127.0.0.1:0\"]\nc2s_tls = []\n[tor.testing]\nnetwork = \"{}\"\n",
+            "[server]\nstate_dir = \"{}\"\n[listeners]\nc2s = [\"127.0.0.1:0\"]\nc2s_tls = []\n[http]\nlisten = [\"127.0.0.1:0\"]\n[tor.testing]\nnetwork = \"{}\"\n",
             state.display(),
             net.display()
         ),

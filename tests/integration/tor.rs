@@ -187,6 +187,38 @@ async fn onion_c2s_end_to_end() {
         .and_then(|x| x.get_child("url", "jabber:x:oob"))
         .map(|u| u.text());
     assert_eq!(url, Some(onion_url));
+
+    // XEP-0363 over the onion service (issue 5): the slot of an onion session carries
+    // the onion base URL, and PUT and GET work through the onion's port 80.
+    let reply = alice
+        .iq(
+            "slot",
+            "<iq type='get' id='slot' to='upload.localhost'><request \
+             xmlns='urn:xmpp:http:upload:0' filename='a.txt' size='5' content-type='text/plain'/></iq>",
+        )
+        .await;
+    let slot = reply
+        .get_child("slot", "urn:xmpp:http:upload:0")
+        .unwrap_or_else(|| panic!("no slot: {}", reply.to_xml(CLIENT_NS)));
+    let put = slot.get_child("put", "urn:xmpp:http:upload:0").unwrap();
+    let put_url = put.attr("url").unwrap().to_owned();
+    let auth = put.children().next().unwrap().text();
+    let onion_base = format!("http://{onion}");
+    let path = put_url
+        .strip_prefix(&onion_base)
+        .unwrap_or_else(|| panic!("slot URL {put_url} is not under {onion_base}"))
+        .to_owned();
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "text/plain"),
+    ];
+    let stream = tor.connect(&onion, 80).await;
+    let r =
+        crate::common::http::request_over(stream, &onion, "PUT", &path, &headers, b"hello").await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let stream = tor.connect(&onion, 80).await;
+    let r = crate::common::http::request_over(stream, &onion, "GET", &path, &[], b"").await;
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"hello"[..]));
     alice.close().await;
     bob.close().await;
 
