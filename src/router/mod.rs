@@ -179,7 +179,7 @@ impl Router {
             Some(r) => ResourcePart::new(r)
                 .map_err(|_| BindError::BadResource)?
                 .into_owned(),
-            None => random_resource(),
+            None => random_resource()?,
         };
         let full: FullJid = account.with_resource(&resource);
         let (tx, rx) = mpsc::channel(self.cfg.session_queue.max(1));
@@ -388,22 +388,11 @@ impl Router {
     }
 }
 
-fn random_resource() -> ResourcePart {
+/// A server-generated resource (RFC 6120 §7.6.2.1): "allium-" and 16 random hex digits,
+/// always a valid resourcepart; an impossible failure is reported like a bad resource.
+fn random_resource() -> Result<ResourcePart, BindError> {
     let v: u64 = rand::random();
-    // 16 hex digits are always a valid resourcepart.
     ResourcePart::new(&format!("allium-{v:016x}"))
         .map(|r| r.into_owned())
-        .unwrap_or_else(|_| {
-            ResourcePart::new("allium")
-                .map(|r| r.into_owned())
-                .unwrap_or_else(|_| unreachable_resource())
-        })
-}
-
-#[allow(clippy::panic)]
-fn unreachable_resource() -> ResourcePart {
-    // "allium" is a constant valid resourcepart; this branch cannot be taken.
-    ResourcePart::new("x")
-        .map(|r| r.into_owned())
-        .unwrap_or_else(|_| unreachable_resource())
+        .map_err(|_| BindError::BadResource)
 }
