@@ -12,25 +12,7 @@ use super::*;
 
 /// Runs the binary with exactly `args` (no `--config` added), feeding `stdin`.
 pub fn allium(args: &[&str], stdin: &str) -> (bool, String, String) {
-    let mut child = Command::new(bin())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run_binary(args, stdin)
 }
 
 impl Server {

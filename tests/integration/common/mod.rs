@@ -364,10 +364,16 @@ impl Drop for Server {
 
 /// Runs the CLI with a config file.
 pub fn run_cli(config: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+    let config = config.to_string_lossy();
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--config", &config]);
+    run_binary(&all, stdin)
+}
+
+/// Runs the binary with `args`, feeding `stdin`; returns (success, stdout, stderr).
+pub fn run_binary(args: &[&str], stdin: &str) -> (bool, String, String) {
     let mut child = Command::new(bin())
         .args(args)
-        .arg("--config")
-        .arg(config)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
