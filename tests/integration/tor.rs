@@ -38,6 +38,22 @@ fn stop_and_check(mut net: TorNet) {
     }
 }
 
+/// `builder` set up for allium's own onion service on the private network `net`: the
+/// Arti override file and the environment variable that allows it. The returned
+/// directory holds the file and must outlive the server.
+fn on_tornet(builder: ServerBuilder, net: &TorNet) -> (ServerBuilder, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("arti-net.toml");
+    net.write_arti_toml(&file);
+    let builder = builder
+        .toml(&format!(
+            "[tor]\nenabled = true\n\n[tor.testing]\nnetwork = \"{}\"\n",
+            file.display()
+        ))
+        .env("ALLIUM_TESTING_TOR_NETWORK", "1");
+    (builder, dir)
+}
+
 /// `from` sends a chat message to `to`'s bare JID and `to` receives it from `from`'s full
 /// JID (RFC 6121 §5.2.1, §8.5.3.1).
 async fn chat(from: &mut Client, to: &mut Client, body: &str) {
@@ -142,16 +158,8 @@ async fn onion_c2s_end_to_end() {
     }
     let t0 = Instant::now();
     let net = start_net(21400).await;
-    let net_dir = tempfile::tempdir().unwrap();
-    let net_toml = net_dir.path().join("arti-net.toml");
-    net.write_arti_toml(&net_toml);
-    let mut server = Server::builder()
-        .toml(&format!(
-            "[tor]\nenabled = true\n\n[tor.testing]\nnetwork = \"{}\"\n",
-            net_toml.display()
-        ))
-        .env("ALLIUM_TESTING_TOR_NETWORK", "1")
-        .start();
+    let (builder, _net_dir) = on_tornet(Server::builder(), &net);
+    let mut server = builder.start();
     server.add_account("alice", "wonderland");
     server.add_account("bob", "builder");
     let onion = server.wait_onion(Duration::from_secs(90));
@@ -268,18 +276,8 @@ async fn onion_only_server_with_onion_domain() {
         return;
     }
     let net = start_net(21600).await;
-    let net_dir = tempfile::tempdir().unwrap();
-    let net_toml = net_dir.path().join("arti-net.toml");
-    net.write_arti_toml(&net_toml);
-    let mut server = Server::builder()
-        .onion_only()
-        .onion_domain()
-        .toml(&format!(
-            "[tor]\nenabled = true\n\n[tor.testing]\nnetwork = \"{}\"\n",
-            net_toml.display()
-        ))
-        .env("ALLIUM_TESTING_TOR_NETWORK", "1")
-        .start();
+    let (builder, _net_dir) = on_tornet(Server::builder().onion_only().onion_domain(), &net);
+    let mut server = builder.start();
     // No TCP listener is reported or reachable.
     assert_eq!(server.c2s.port(), 0);
     let onion = server.wait_onion(Duration::from_secs(90));
