@@ -186,7 +186,12 @@ async fn run(config: &Config, state_dir: &Path, development: bool) -> Result<(),
     if development {
         writeln!(
             out,
-            "development server: state in {dir}; add an account with\n  printf 'secret\\n' | allium account add alice@{domain} --state-dir {dir}",
+            "development server: state in {dir}; add an account with\n  printf 'secret\\n' | {program} account add alice@{domain} --state-dir {dir}",
+            // The path this binary was started by (e.g. target/release/allium under
+            // `cargo run`), so the hint can be pasted as it is.
+            program = std::env::args()
+                .next()
+                .unwrap_or_else(|| "allium".to_owned()),
             dir = state_dir.display(),
             domain = config
                 .server
