@@ -688,25 +688,23 @@ async fn run_session<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let from = Jid::from(session.full.clone());
+    // This session's JID as the `to` of shared stanzas, escaped once.
+    let to = crate::stream::attr_value(session.full.as_str());
     loop {
         tokio::select! {
             biased;
             _ = kill.cancelled() => {
                 // Deliver what was queued before the close (e.g. a final error reply).
-                while let Ok(Outbound::Stanza(el)) = rx.try_recv() {
-                    if stream.send(&el).await.is_err() { break; }
+                while let Ok(out) = rx.try_recv() {
+                    if write_out(cx, &mut stream, &session, &to, out).await.is_err() { break; }
                 }
                 let cond = session.close_reason().unwrap_or(StreamCondition::SystemShutdown);
                 stream.close_with(Some(cond)).await;
                 break;
             }
             out = rx.recv() => match out {
-                Some(Outbound::Stanza(mut el)) => {
-                    if session.via_onion && el.children().any(|c| c.is("x", crate::http::OOB)) {
-                        let urls = crate::http::read_base_urls(&cx.base_urls);
-                        crate::http::localize(&mut el, &urls, Via::Onion);
-                    }
-                    if stream.send(&el).await.is_err() { break; }
+                Some(out) => {
+                    if write_out(cx, &mut stream, &session, &to, out).await.is_err() { break; }
                 }
                 None => break,
             },
@@ -742,6 +740,32 @@ async fn run_session<S>(
         }
     }
     cx.router.unbind(&session).await;
+}
+
+/// Writes what the router queued for `session`; `to` is its full JID escaped
+/// ([`crate::stream::attr_value`]). URLs of ours in out-of-band data are localized for
+/// onion sessions; shared stanzas never carry such data (the MUC fan-out sends those to
+/// onion sessions as elements).
+async fn write_out<S>(
+    cx: &C2sContext,
+    stream: &mut XmlStream<S>,
+    session: &SessionEntry,
+    to: &[u8],
+    out: Outbound,
+) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    match out {
+        Outbound::Stanza(mut el) => {
+            if session.via_onion && el.children().any(|c| c.is("x", crate::http::OOB)) {
+                let urls = crate::http::read_base_urls(&cx.base_urls);
+                crate::http::localize(&mut el, &urls, Via::Onion);
+            }
+            stream.send(&el).await
+        }
+        Outbound::Shared(sh) => stream.send_split(sh.head(), to, sh.tail()).await,
+    }
 }
 
 /// The legacy `urn:ietf:params:xml:ns:xmpp-session` IQ (RFC 3921 §3), a no-op today.

@@ -39,7 +39,7 @@ use crate::stanza::{Condition, IqType, Kind, Stanza, StanzaError, StreamConditio
 use crate::storage::Storage;
 use crate::xml::Element;
 pub(crate) use im::roster_removed;
-pub use session::{Outbound, SessionEntry};
+pub use session::{Outbound, SessionEntry, SharedStanza};
 
 /// Router settings taken from the configuration.
 #[derive(Debug, Clone)]

@@ -1,12 +1,13 @@
 //! A bound client session as the router sees it: its full JID, mailbox and presence.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use jid::{FullJid, Jid};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::ns;
 use crate::stanza::StreamCondition;
 use crate::xml::Element;
 
@@ -15,6 +16,58 @@ use crate::xml::Element;
 pub enum Outbound {
     /// A stanza to write as-is.
     Stanza(Element),
+    /// A stanza serialized once for many sessions (MUC fan-out), addressed to the
+    /// receiving session's own full JID.
+    Shared(SharedStanza),
+}
+
+/// One serialization of a stanza shared by every session it goes to, split where the
+/// value of its `to` attribute goes: a session writes [`head`](Self::head), its own full
+/// JID escaped as an attribute value, then [`tail`](Self::tail), which gives the same
+/// bytes as serializing the element with that `to`. Cloning is one reference count.
+#[derive(Debug, Clone)]
+pub struct SharedStanza {
+    bytes: Arc<[u8]>,
+    split: usize,
+}
+
+impl SharedStanza {
+    /// Serializes `el` (a `jabber:client` stanza) once; its `to` attribute, if any, is
+    /// replaced per session, keeping its place among the attributes (else it comes last,
+    /// as [`Element::set_attr`] would put it). `None` for elements in the stream namespace
+    /// or that do not serialize (callers then send the element itself).
+    pub fn new(el: &Element) -> Option<Self> {
+        if el.ns() == ns::STREAM {
+            return None;
+        }
+        let mut bytes = Vec::new();
+        if el.attr("to") == Some("") {
+            el.write_to(&mut bytes, ns::CLIENT);
+        } else {
+            let mut c = el.clone();
+            c.set_attr("to", "");
+            c.write_to(&mut bytes, ns::CLIENT);
+        }
+        // The start tag comes first and holds the one ` to=''`: attribute values escape
+        // `'`, so no other attribute can produce `''`, and a namespaced `to` is written
+        // with a prefix (`:to=`). Text and children only come after the start tag.
+        const MARK: &[u8] = b" to=''";
+        let at = bytes.windows(MARK.len()).position(|w| w == MARK)?;
+        Some(Self {
+            bytes: bytes.into(),
+            split: at + MARK.len() - 1,
+        })
+    }
+
+    /// Everything up to the `to` attribute's value (ending with `to='`).
+    pub fn head(&self) -> &[u8] {
+        self.bytes.get(..self.split).unwrap_or_default()
+    }
+
+    /// Everything after the `to` attribute's value (starting with its closing `'`).
+    pub fn tail(&self) -> &[u8] {
+        self.bytes.get(self.split..).unwrap_or_default()
+    }
 }
 
 /// Presence state of one session (RFC 6121 §4).
@@ -76,7 +129,17 @@ impl SessionEntry {
     /// the session is closed with `resource-constraint` (RFC 6120 §4.9.3.12) and the
     /// stanza is dropped. Returns whether it was queued.
     pub fn send(&self, el: Element) -> bool {
-        match self.tx.try_send(Outbound::Stanza(el)) {
+        self.queue(Outbound::Stanza(el))
+    }
+
+    /// Queues a shared serialization of a stanza addressed to this session's full JID
+    /// ([`SharedStanza`]); a full queue is handled as in [`SessionEntry::send`].
+    pub fn send_shared(&self, st: SharedStanza) -> bool {
+        self.queue(Outbound::Shared(st))
+    }
+
+    fn queue(&self, out: Outbound) -> bool {
+        match self.tx.try_send(out) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.close(StreamCondition::ResourceConstraint);
@@ -106,5 +169,78 @@ impl SessionEntry {
             Err(p) => p.into_inner(),
         };
         f(&mut g)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::{attr_value, write_top_level};
+
+    /// What the Element path writes for `el` sent to `to`.
+    fn element_path(el: &Element, to: &str) -> Vec<u8> {
+        let mut c = el.clone();
+        c.set_attr("to", to);
+        let mut out = Vec::new();
+        write_top_level(&c, &mut out);
+        out
+    }
+
+    /// What a session writes for the shared serialization of `el` sent to `to`.
+    fn shared_path(el: &Element, to: &str) -> Vec<u8> {
+        let sh = SharedStanza::new(el).expect("serializable stanza");
+        [sh.head(), &attr_value(to), sh.tail()].concat()
+    }
+
+    fn message() -> Element {
+        let mut body = Element::new("body", ns::CLIENT);
+        body.push_text("a <b> & 'c' \"d\"\r\n\tto=''");
+        Element::new("message", ns::CLIENT)
+            .with_attr("from", "room@conference.example/n'ck&<>\"")
+            .with_attr("type", "groupchat")
+            .with_attr("id", "x' to='' \t\n")
+            .with_attr("xml:lang", "en")
+            .child(body)
+            .child(
+                Element::new("x", "jabber:x:oob")
+                    .child(Element::new("url", "jabber:x:oob").with_text("https://h/?a=1&b=2")),
+            )
+            .child(Element::new("occupant-id", "urn:xmpp:occupant-id:0").with_attr("id", "AbC"))
+    }
+
+    #[test]
+    fn shared_bytes_equal_element_bytes() {
+        let mut el = message();
+        let mut nsd = Element::new("data", "urn:example");
+        nsd.set_attr_ns("to", "urn:example:attr", "elsewhere");
+        el.push_child(nsd);
+        el.set_attr_ns("to", "urn:example:attr", "");
+        for to in [
+            "user@example/res",
+            "user@example/r'e&s<\"x>",
+            "ünïcode@example/ресурс",
+        ] {
+            assert_eq!(shared_path(&el, to), element_path(&el, to), "to = {to}");
+        }
+    }
+
+    #[test]
+    fn to_keeps_its_place() {
+        // A `to` already present (here before `type`) is replaced in place, as by set_attr.
+        let el = Element::new("presence", ns::CLIENT)
+            .with_attr("from", "room@conference.example/nick")
+            .with_attr("to", "someone@example/old")
+            .with_attr("type", "unavailable")
+            .child(Element::new("x", "http://jabber.org/protocol/muc#user"));
+        let to = "user@example/a'b";
+        let bytes = shared_path(&el, to);
+        assert_eq!(bytes, element_path(&el, to));
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.starts_with("<presence from='room@conference.example/nick' to='user@example/a&apos;b' type='unavailable'>"), "{text}");
+    }
+
+    #[test]
+    fn stream_namespace_is_not_shared() {
+        assert!(SharedStanza::new(&Element::new("error", ns::STREAM)).is_none());
     }
 }

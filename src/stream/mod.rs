@@ -217,6 +217,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> XmlStream<S> {
         r
     }
 
+    /// Writes a [`SharedStanza`](crate::router::SharedStanza)'s head, `to` (already
+    /// escaped, see [`attr_value`]) and tail as one write.
+    pub async fn send_split(&mut self, head: &[u8], to: &[u8], tail: &[u8]) -> io::Result<()> {
+        self.out.clear();
+        self.out.extend_from_slice(head);
+        self.out.extend_from_slice(to);
+        self.out.extend_from_slice(tail);
+        let out = std::mem::take(&mut self.out);
+        let r = self.send_raw(&out).await;
+        self.out = out;
+        r
+    }
+
     /// Sends a stream error and the closing tag, then shuts the transport down
     /// (RFC 6120 §4.9.1.1). Errors are ignored: the stream is over either way.
     pub async fn close_with(&mut self, cond: Option<StreamCondition>) {
@@ -275,6 +288,19 @@ pub fn server_header(from: &str, id: &str) -> String {
         attr_escape(from),
         attr_escape(id)
     )
+}
+
+/// `value` escaped as the serializer escapes a single-quoted attribute value
+/// ([`Element::write_to`]), taken from a serialized `<a v='…'/>` so both agree byte for byte.
+pub fn attr_value(value: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    Element::new("a", ns::CLIENT)
+        .with_attr("v", value)
+        .write_to(&mut out, ns::CLIENT);
+    let end = out.len().saturating_sub(b"'/>".len());
+    out.get(b"<a v='".len()..end)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default()
 }
 
 fn attr_escape(s: &str) -> String {

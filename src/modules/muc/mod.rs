@@ -15,7 +15,8 @@
 //! `try_send`) before the lock is released, so every occupant sees one order. Stanzas for
 //! JIDs outside the room (invitations, anything not bound here) are routed after the
 //! lock is released. The service never sends to its own domain, so no room ever waits
-//! for itself.
+//! for itself. A message or presence for many occupants is serialized once; each
+//! session writes those bytes with its own JID as the `to`.
 //!
 //! # Security
 //! - Rooms are semi-anonymous by default: real JIDs go to moderators only
@@ -30,9 +31,6 @@
 //! - No voice requests (§8.6), registration with rooms (§7.10), or unique room names.
 //! - IQs between occupants are forwarded without rewriting their ids.
 //! - Federation is not implemented, so occupants are local users.
-//! - Fan-out clones the reflected element once per occupant session and sets its `to`;
-//!   each session then serializes its copy. Sharing one serialization per room needs a
-//!   pre-serialized variant of [`crate::router::Outbound`].
 //! - A nick change by one session of an occupant joined from several sessions renames
 //!   the occupant for all of them.
 
@@ -54,11 +52,11 @@ use tracing::debug;
 
 use crate::config::MucConfig;
 use crate::ns;
-use crate::router::{Router, Service};
+use crate::router::{Router, Service, SharedStanza};
 use crate::stanza::{Condition, Kind, Stanza, StanzaError};
 use crate::storage::{self, Storage};
 use crate::xml::Element;
-use room::{Env, Out, Room};
+use room::{Delivery, Env, Out, Room};
 use roomconfig::{Limits, RoomConfig};
 
 /// Who may create rooms (`muc.room_creation`).
@@ -615,29 +613,41 @@ fn room_info(room: &Room) -> Element {
 
 /// Queues stanzas for local sessions now; returns those for JIDs not bound here, to be
 /// routed once the room is unlocked. A session of an occupant that is gone leaves the
-/// room (XEP-0045 §7.2: the service removes occupants it can no longer reach).
-fn deliver(router: &Arc<Router>, room: &mut Room, stanzas: Vec<Element>) -> Vec<Element> {
+/// room (XEP-0045 §7.2: the service removes occupants it can no longer reach). A stanza
+/// for many sessions is serialized once ([`SharedStanza`]), except for onion sessions
+/// when it carries out-of-band data (its URLs are localized per session).
+fn deliver(router: &Arc<Router>, room: &mut Room, stanzas: Vec<Delivery>) -> Vec<Element> {
     let mut rest = Vec::new();
     let mut queue = stanzas;
     for _ in 0..4 {
         let mut gone: Vec<FullJid> = Vec::new();
-        for el in queue.drain(..) {
-            let to = el.attr("to").and_then(|t| Jid::new(t).ok());
-            match to.map(Jid::try_into_full) {
-                Some(Ok(full)) if router.is_local_domain(full.domain().as_str()) => {
-                    match router.session(&full) {
-                        Some(s) => {
-                            s.send(el);
-                        }
-                        None => {
-                            if room.by_session(&full).is_some() && !gone.contains(&full) {
-                                gone.push(full);
-                            }
-                        }
+        for d in queue.drain(..) {
+            match d {
+                Delivery::One(el) => {
+                    let to = el.attr("to").and_then(|t| Jid::new(t).ok());
+                    match to.map(Jid::try_into_full) {
+                        Some(Ok(full)) => deliver_to(router, room, full, el, &mut rest, &mut gone),
+                        Some(_) => rest.push(el),
+                        None => {}
                     }
                 }
-                Some(_) => rest.push(el),
-                None => {}
+                Delivery::Each { el, to } => {
+                    let shared = SharedStanza::new(&el);
+                    let oob = el.children().any(|c| c.is("x", crate::http::OOB));
+                    for full in to {
+                        if let Some(sh) = &shared
+                            && router.is_local_domain(full.domain().as_str())
+                            && let Some(s) = router.session(&full)
+                            && !(oob && s.via_onion)
+                        {
+                            s.send_shared(sh.clone());
+                            continue;
+                        }
+                        let mut c = el.clone();
+                        c.set_attr("to", full.as_str());
+                        deliver_to(router, room, full, c, &mut rest, &mut gone);
+                    }
+                }
             }
         }
         if gone.is_empty() {
@@ -650,6 +660,32 @@ fn deliver(router: &Arc<Router>, room: &mut Room, stanzas: Vec<Element>) -> Vec<
         queue = out.stanzas;
     }
     rest
+}
+
+/// Queues `el` on the local session `full`, or adds it to `rest` if `full` is not
+/// local, or `full` to `gone` if it is a session of an occupant that is gone.
+fn deliver_to(
+    router: &Arc<Router>,
+    room: &Room,
+    full: FullJid,
+    el: Element,
+    rest: &mut Vec<Element>,
+    gone: &mut Vec<FullJid>,
+) {
+    if !router.is_local_domain(full.domain().as_str()) {
+        rest.push(el);
+        return;
+    }
+    match router.session(&full) {
+        Some(s) => {
+            s.send(el);
+        }
+        None => {
+            if room.by_session(&full).is_some() && !gone.contains(&full) {
+                gone.push(full);
+            }
+        }
+    }
 }
 
 /// Routes a stanza built by the service (from a room or occupant JID).

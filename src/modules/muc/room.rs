@@ -20,15 +20,40 @@ use crate::xml::Element;
 /// What a use case produced.
 #[derive(Debug, Default)]
 pub struct Out {
-    /// Stanzas to deliver, each with `from` and `to`, in order.
-    pub stanzas: Vec<Element>,
+    /// Stanzas to deliver, in order.
+    pub stanzas: Vec<Delivery>,
     /// The room's persistent state changed: store it (if persistent) or drop it.
     pub save: bool,
 }
 
+/// One stanza to deliver, to one JID or to several sessions.
+#[derive(Debug)]
+pub enum Delivery {
+    /// A stanza with `from` and `to`.
+    One(Element),
+    /// The same stanza (with `from`, and `to=''` where each copy's `to` goes) for each
+    /// of `to`, so that it can be serialized once for all of them.
+    Each {
+        /// The stanza.
+        el: Element,
+        /// Its recipients.
+        to: Vec<FullJid>,
+    },
+}
+
 impl Out {
     fn push(&mut self, el: Element) {
-        self.stanzas.push(el);
+        self.stanzas.push(Delivery::One(el));
+    }
+
+    /// Queues `el` for every session in `to` (with `to` set to each of them).
+    fn push_each(&mut self, el: &Element, to: Vec<FullJid>) {
+        if to.is_empty() {
+            return;
+        }
+        let mut el = el.clone();
+        el.set_attr("to", "");
+        self.stanzas.push(Delivery::Each { el, to });
     }
 }
 
@@ -269,17 +294,20 @@ impl Room {
         let broadcast = self.config.broadcasts(o.role) || unavailable;
         let plain = self.presence_of(o, unavailable, false, extra, codes, None);
         let jid = self.presence_of(o, unavailable, true, extra, codes, None);
+        let (mut to_plain, mut to_jid) = (Vec::new(), Vec::new());
         for r in &self.occupants {
             if r.nick == o.nick || !broadcast {
                 continue;
             }
-            let el = if self.sees_jids(r.role) { &jid } else { &plain };
-            for s in &r.sessions {
-                let mut c = el.clone();
-                c.set_attr("to", s.as_str());
-                out.push(c);
-            }
+            let to = if self.sees_jids(r.role) {
+                &mut to_jid
+            } else {
+                &mut to_plain
+            };
+            to.extend(r.sessions.iter().cloned());
         }
+        out.push_each(&plain, to_plain);
+        out.push_each(&jid, to_jid);
         let mut own: Vec<u16> = vec![110];
         own.extend_from_slice(codes);
         own.extend_from_slice(self_codes);
@@ -573,13 +601,11 @@ impl Room {
 
     /// Sends `el` to every session of every occupant (the `to` is the only change).
     fn fan_out(&self, el: &Element, out: &mut Out) {
-        for o in &self.occupants {
-            for s in &o.sessions {
-                let mut c = el.clone();
-                c.set_attr("to", s.as_str());
-                out.push(c);
-            }
-        }
+        let to = self
+            .occupants
+            .iter()
+            .flat_map(|o| o.sessions.iter().cloned());
+        out.push_each(el, to.collect());
     }
 
     /// §7.5: a private message from an occupant to `room/nick`.
