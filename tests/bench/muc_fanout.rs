@@ -21,6 +21,8 @@
 //! RSS is the server's `VmRSS` from `/proc/PID/status`: idle, all joined, after the runs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+#[path = "common.rs"]
+mod bench;
 #[path = "../integration/common/mod.rs"]
 mod common;
 
@@ -29,7 +31,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use allium::xml::{Element, StreamEvent};
-use common::scram::Cb;
+use bench::rss_kib;
 use common::{CLIENT_NS, Client, Server};
 use tokio::sync::{Semaphore, mpsc};
 
@@ -116,18 +118,6 @@ struct Row {
     complete: bool,
 }
 
-/// The server's resident set size in KiB.
-fn rss_kib(server: &Server) -> u64 {
-    let pid = server.pid().expect("server running");
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Receipt counters of one run, shared by all members.
 #[derive(Default)]
 struct Progress {
@@ -137,12 +127,7 @@ struct Progress {
 }
 
 async fn login(server: &Server, user: &str) -> Client {
-    let mut c = Client::connect(server).await;
-    c.auth_scram("SCRAM-SHA-256", user, PASSWORD, Cb::None)
-        .await
-        .expect("SCRAM login");
-    c.bind(Some("bench")).await;
-    c
+    bench::login(server, user, PASSWORD, "bench").await
 }
 
 fn status_codes(e: &Element) -> Vec<String> {
@@ -261,22 +246,12 @@ async fn room_of(n: usize) -> Vec<Row> {
             .start(),
     );
     // Accounts: straight into the database, one hash for everyone (benchmark set-up).
-    let storage = allium::server::open_storage(&server.state_dir()).unwrap();
-    let creds = tokio::task::spawn_blocking(|| allium::auth::hash_password(PASSWORD, 4096))
-        .await
-        .unwrap()
-        .unwrap();
-    storage
-        .create_account("owner@localhost", &creds)
-        .await
-        .unwrap();
-    for i in 0..n {
-        storage
-            .create_account(&format!("m{i:04}@localhost"), &creds)
-            .await
-            .unwrap();
-    }
-    storage.close().await;
+    bench::create_accounts(
+        &server,
+        std::iter::once("owner".to_owned()).chain((0..n).map(|i| format!("m{i:04}"))),
+        PASSWORD,
+    )
+    .await;
     let rss_idle = rss_kib(&server);
 
     // The owner creates an instant room (§10.1.2).
