@@ -13,6 +13,11 @@ use crate::common::tornet::{TorNet, free_base_port, pid_alive, tor_available};
 use crate::common::*;
 
 /// Starts a network on a free port range at or above `base` (off the async runtime).
+/// One private Tor network at a time: four networks (16 tor processes) beside the rest of
+/// the suite on 2 cores made directory votes and onion descriptor publication late enough
+/// to fail tests now and then.
+static TOR_NETWORKS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn start_net(base: u16) -> TorNet {
     tokio::task::spawn_blocking(move || TorNet::start(free_base_port(base)))
         .await
@@ -88,9 +93,15 @@ async fn tornet_boots_and_arti_bootstraps() {
     if !tor_available("tornet_boots_and_arti_bootstraps") {
         return;
     }
+    let _one_network_at_a_time = TOR_NETWORKS.lock().await;
     let t0 = Instant::now();
     let net = start_net(21000).await;
     let client = TorClientHandle::bootstrap(&net.arti_toml()).await;
+    // Bootstrap can report done a moment before the last microdescriptors are in.
+    let ready_by = Instant::now() + Duration::from_secs(30);
+    while !client.client.bootstrap_status().ready_for_traffic() && Instant::now() < ready_by {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert!(
         client.client.bootstrap_status().ready_for_traffic(),
         "Arti bootstrapped but is not ready for traffic: {}",
@@ -110,6 +121,7 @@ async fn ctor_onion_service_forwards_to_allium() {
     if !tor_available("ctor_onion_service_forwards_to_allium") {
         return;
     }
+    let _one_network_at_a_time = TOR_NETWORKS.lock().await;
     let t0 = Instant::now();
     let server = Server::start();
     server.add_account("alice", "wonderland");
@@ -156,6 +168,7 @@ async fn onion_c2s_end_to_end() {
     if !tor_available("onion_c2s_end_to_end") {
         return;
     }
+    let _one_network_at_a_time = TOR_NETWORKS.lock().await;
     let t0 = Instant::now();
     let net = start_net(21400).await;
     let (builder, _net_dir) = on_tornet(Server::builder(), &net);
@@ -275,6 +288,7 @@ async fn onion_only_server_with_onion_domain() {
     if !tor_available("onion_only_server_with_onion_domain") {
         return;
     }
+    let _one_network_at_a_time = TOR_NETWORKS.lock().await;
     let net = start_net(21600).await;
     let (builder, _net_dir) = on_tornet(Server::builder().onion_only().onion_domain(), &net);
     let mut server = builder.start();
