@@ -1,8 +1,6 @@
 //! CLI helpers: running the binary without a configuration, a server started with
 //! `--state-dir`, and the certificate a TLS client is actually shown.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -38,34 +36,8 @@ impl Server {
             );
             assert!(ok, "account add --state-dir: {out} {err}");
         }
-        let stderr = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&s.stderr_path)
-            .unwrap();
-        let mut child = Command::new(bin())
-            .args(["run", "--state-dir", state, "--config"])
-            .arg(&s.config_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        loop {
-            let line = match lines.next() {
-                Some(Ok(l)) => l,
-                _ => panic!("server exited early; stderr:\n{}", s.stderr()),
-            };
-            if let Some(a) = line.strip_prefix("listening c2s ") {
-                s.c2s = a.trim().parse().unwrap();
-            } else if let Some(a) = line.strip_prefix("listening c2s_tls ") {
-                s.c2s_tls = a.trim().parse().unwrap();
-            } else if line == "ready" {
-                break;
-            }
-        }
-        std::thread::spawn(move || for _ in lines {});
-        s.child = Some(child);
+        s.run_args = vec!["--state-dir".to_owned(), state.to_owned()];
+        s.spawn();
         s
     }
 

@@ -68,6 +68,8 @@ pub struct Server {
     /// has seen it (reset on restart).
     pub onion: Option<String>,
     env: Vec<(String, String)>,
+    /// Arguments added to `allium run --config FILE` (e.g. `--state-dir DIR`).
+    run_args: Vec<String>,
     onion_line: Arc<(Mutex<Option<String>>, Condvar)>,
 }
 
@@ -179,6 +181,7 @@ impl ServerBuilder {
             stderr_path,
             onion: None,
             env: self.env,
+            run_args: Vec::new(),
             onion_line: Arc::default(),
         };
         s.spawn();
@@ -222,6 +225,7 @@ impl Server {
             .arg("run")
             .arg("--config")
             .arg(&self.config_path)
+            .args(&self.run_args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
