@@ -169,6 +169,8 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
             max_stanza_bytes: config.limits.max_stanza_bytes as usize,
             max_depth: config.limits.max_depth as usize,
             max_attributes: config.limits.max_attributes as usize,
+            max_namespace_bytes: config.limits.max_namespace_bytes as usize,
+            max_elements: config.limits.max_elements as usize,
         },
         handshake_timeout: Duration::from_secs(config.limits.handshake_timeout_secs),
         failure_delay: Duration::from_millis(config.auth.failure_delay_ms),

@@ -187,13 +187,21 @@ impl Default for TlsConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LimitsConfig {
-    /// Largest stanza accepted, in bytes. Range `10_000..=16_777_216`.
+    /// Largest stanza accepted, in bytes: its bytes as received plus 128 per element and
+    /// 96 per attribute (about their size in memory), plus the namespace URI of each
+    /// element or attribute whose serialization repeats it. Range `10_000..=16_777_216`.
     /// Default `262_144` (256 KiB).
     pub max_stanza_bytes: u64,
     /// Deepest element nesting accepted. Range `8..=256`. Default `32`.
     pub max_depth: u32,
     /// Most attributes on one element. Range `8..=1024`. Default `64`.
     pub max_attributes: u32,
+    /// Longest namespace URI accepted in an `xmlns` declaration (stream header
+    /// included), in bytes. Range `64..=65_536`. Default `1024`.
+    pub max_namespace_bytes: u32,
+    /// Most elements in one stanza, itself included. Range `16..=1_048_576`.
+    /// Default `4096`.
+    pub max_elements: u32,
     /// Most sessions (resources, RFC 6120 §7) per account at once.
     /// Range `1..=1000`. Default `10`.
     pub max_resources: u32,
@@ -210,6 +218,8 @@ impl Default for LimitsConfig {
             max_stanza_bytes: 262_144,
             max_depth: 32,
             max_attributes: 64,
+            max_namespace_bytes: 1024,
+            max_elements: 4096,
             max_resources: 10,
             session_queue: 256,
             handshake_timeout_secs: 60,

@@ -54,6 +54,8 @@ fn documented_defaults() {
     assert_eq!(c.limits.max_stanza_bytes, 256 * 1024);
     assert_eq!(c.limits.max_depth, 32);
     assert_eq!(c.limits.max_attributes, 64);
+    assert_eq!(c.limits.max_namespace_bytes, 1024);
+    assert_eq!(c.limits.max_elements, 4096);
     assert_eq!(c.limits.max_resources, 10);
     assert_eq!(c.limits.session_queue, 256);
     assert_eq!(c.limits.handshake_timeout_secs, 60);
@@ -160,6 +162,8 @@ min_version = "1.1"
 max_stanza_bytes = 100
 max_depth = 4
 max_attributes = 2000
+max_namespace_bytes = 63
+max_elements = 15
 max_resources = 0
 session_queue = 0
 handshake_timeout_secs = 0
@@ -188,6 +192,8 @@ level = "verbose"
             "limits.max_stanza_bytes",
             "limits.max_depth",
             "limits.max_attributes",
+            "limits.max_namespace_bytes",
+            "limits.max_elements",
             "limits.max_resources",
             "limits.session_queue",
             "limits.handshake_timeout_secs",
@@ -215,7 +221,7 @@ fn invalid_display_lists_one_problem_per_line() {
 #[test]
 fn range_bounds_are_inclusive() {
     let ok = "[limits]\nmax_stanza_bytes = 10000\nmax_depth = 256\nmax_attributes = 8\n\
-              max_resources = 1000\n[auth]\nscram_iterations = 1000000\nfailure_delay_ms = 0\n\
+              max_namespace_bytes = 65536\nmax_elements = 16\nmax_resources = 1000\n[auth]\nscram_iterations = 1000000\nfailure_delay_ms = 0\n\
               [offline]\nmax_messages = 10000\n";
     Config::from_toml_str(ok).unwrap();
     let p = problems("[limits]\nmax_stanza_bytes = 16777217\nmax_depth = 7\n");

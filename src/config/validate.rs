@@ -13,6 +13,8 @@ use super::{Config, Problem};
 const MAX_STANZA_BYTES: RangeInclusive<u64> = 10_000..=16_777_216;
 const MAX_DEPTH: RangeInclusive<u32> = 8..=256;
 const MAX_ATTRIBUTES: RangeInclusive<u32> = 8..=1024;
+const MAX_NAMESPACE_BYTES: RangeInclusive<u32> = 64..=65_536;
+const MAX_ELEMENTS: RangeInclusive<u32> = 16..=1_048_576;
 const MAX_RESOURCES: RangeInclusive<u32> = 1..=1000;
 const SESSION_QUEUE: RangeInclusive<u32> = 1..=100_000;
 const HANDSHAKE_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3600;
@@ -263,6 +265,13 @@ impl Config {
         );
         range(p, "limits.max_depth", l.max_depth, MAX_DEPTH);
         range(p, "limits.max_attributes", l.max_attributes, MAX_ATTRIBUTES);
+        range(
+            p,
+            "limits.max_namespace_bytes",
+            l.max_namespace_bytes,
+            MAX_NAMESPACE_BYTES,
+        );
+        range(p, "limits.max_elements", l.max_elements, MAX_ELEMENTS);
         range(p, "limits.max_resources", l.max_resources, MAX_RESOURCES);
         range(p, "limits.session_queue", l.session_queue, SESSION_QUEUE);
         range(

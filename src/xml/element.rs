@@ -10,17 +10,48 @@
 //!   (Namespaces in XML 1.0 §3); these are what [`Element::attr`] and [`Element::attrs`] see;
 //! - keys in any other namespace (`foo:bar` with `xmlns:foo='u'`), stored as namespace URI plus
 //!   local name and reached through [`Element::attr_ns`] and [`Element::attrs_ns`].
+//!
+//! # Memory
+//! Namespace URIs are shared (`Arc<str>`): the parser hands every element and attribute in
+//! one namespace the same allocation, and clones of a tree share them too, so a long URI
+//! declared once costs its length once however many elements use it.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use super::chars::{XML_NS, XMLNS_NS, escape_into, is_ncname};
 
 /// One attribute: namespace URI (`""` for none and for `xml:*` keys), key, value.
 #[derive(Clone, PartialEq, Eq)]
-struct Attr {
-    ns: String,
-    name: String,
-    value: String,
+pub(super) struct Attr {
+    pub(super) ns: Arc<str>,
+    pub(super) name: String,
+    pub(super) value: String,
+}
+
+/// What the parser charges against [`Limits::max_stanza_bytes`](super::Limits) for each
+/// element besides its bytes as written: about its in-memory size when it has no
+/// attributes and no children (its [`Node`] in the parent's list, the name's allocation).
+pub(super) const ELEMENT_OVERHEAD: usize = 128;
+
+/// What the parser charges for each attribute (namespace declarations included) besides
+/// its bytes as written: about its in-memory size (its entry, the key's and the value's
+/// allocations).
+pub(super) const ATTR_OVERHEAD: usize = 96;
+
+/// The shared empty namespace URI (no allocation per element without a namespace).
+pub(super) fn no_ns() -> Arc<str> {
+    static EMPTY: OnceLock<Arc<str>> = OnceLock::new();
+    EMPTY.get_or_init(|| Arc::from("")).clone()
+}
+
+/// `ns` as a shared URI: the shared empty one for `""`, else a new allocation.
+fn shared(ns: &str) -> Arc<str> {
+    if ns.is_empty() {
+        no_ns()
+    } else {
+        Arc::from(ns)
+    }
 }
 
 /// A child of an [`Element`]: an element or a run of character data.
@@ -59,7 +90,7 @@ impl fmt::Debug for Node {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Element {
     name: String,
-    ns: String,
+    ns: Arc<str>,
     attrs: Vec<Attr>,
     nodes: Vec<Node>,
 }
@@ -81,13 +112,35 @@ impl Element {
     ///
     /// `name` must be an `NCName` (Namespaces in XML 1.0 §3) for the element to be
     /// serializable; [`write_to`](Element::write_to) skips elements with invalid names.
-    pub fn new(name: impl Into<String>, ns: impl Into<String>) -> Element {
+    /// `ns` is copied once into a shared allocation (see [`Element::new_shared`]).
+    pub fn new(name: impl Into<String>, ns: impl AsRef<str>) -> Element {
+        Element::new_shared(name, shared(ns.as_ref()))
+    }
+
+    /// Like [`Element::new`], with a namespace URI shared with other elements (no copy).
+    pub fn new_shared(name: impl Into<String>, ns: Arc<str>) -> Element {
         Element {
             name: name.into(),
-            ns: ns.into(),
+            ns,
             attrs: Vec::new(),
             nodes: Vec::new(),
         }
+    }
+
+    /// An element with the attributes `attrs` as given (the parser checked them for
+    /// duplicates).
+    pub(super) fn with_parsed_attrs(name: &str, ns: Arc<str>, attrs: Vec<Attr>) -> Element {
+        Element {
+            name: name.to_owned(),
+            ns,
+            attrs,
+            nodes: Vec::new(),
+        }
+    }
+
+    /// Releases the spare capacity of the child list (once the element is complete).
+    pub(super) fn shrink(&mut self) {
+        self.nodes.shrink_to_fit();
     }
 
     /// Builder: sets attribute `name` (unprefixed, or `xml:*` such as `xml:lang`) to `value`,
@@ -123,9 +176,15 @@ impl Element {
         &self.ns
     }
 
+    /// The namespace URI as shared (see [`Element::new_shared`]), to build elements in
+    /// the same namespace without copying it.
+    pub fn ns_shared(&self) -> &Arc<str> {
+        &self.ns
+    }
+
     /// Is this element `name` in namespace `ns`?
     pub fn is(&self, name: &str, ns: &str) -> bool {
-        self.name == name && self.ns == ns
+        self.name == name && &*self.ns == ns
     }
 
     /// The value (unescaped) of attribute `name`: an unprefixed attribute (`type`) or one of
@@ -139,7 +198,7 @@ impl Element {
     pub fn attr_ns(&self, name: &str, ns: &str) -> Option<&str> {
         self.attrs
             .iter()
-            .find(|a| a.name == name && a.ns == ns)
+            .find(|a| a.name == name && &*a.ns == ns)
             .map(|a| a.value.as_str())
     }
 
@@ -157,10 +216,14 @@ impl Element {
     /// unescaped `value`, replacing an existing value in place or appending it.
     pub fn set_attr_ns(&mut self, name: &str, ns: &str, value: impl Into<String>) {
         let value = value.into();
-        match self.attrs.iter_mut().find(|a| a.name == name && a.ns == ns) {
+        match self
+            .attrs
+            .iter_mut()
+            .find(|a| a.name == name && &*a.ns == ns)
+        {
             Some(a) => a.value = value,
             None => self.attrs.push(Attr {
-                ns: ns.to_owned(),
+                ns: shared(ns),
                 name: name.to_owned(),
                 value,
             }),
@@ -190,7 +253,7 @@ impl Element {
     pub fn attrs_ns(&self) -> impl Iterator<Item = (&str, &str, &str)> {
         self.attrs
             .iter()
-            .map(|a| (a.ns.as_str(), a.name.as_str(), a.value.as_str()))
+            .map(|a| (&*a.ns, a.name.as_str(), a.value.as_str()))
     }
 
     /// The child elements (text nodes skipped), in document order.
@@ -328,12 +391,12 @@ impl Element {
     /// reserved `xml`/`xmlns` namespaces are skipped for the same reason. Characters that XML
     /// 1.0 cannot carry are written as U+FFFD.
     pub fn write_to(&self, out: &mut Vec<u8>, parent_ns: &str) {
-        if !is_ncname(&self.name) || self.ns == XML_NS || self.ns == XMLNS_NS {
+        if !is_ncname(&self.name) || &*self.ns == XML_NS || &*self.ns == XMLNS_NS {
             return;
         }
         out.push(b'<');
         out.extend_from_slice(self.name.as_bytes());
-        if self.ns != parent_ns {
+        if &*self.ns != parent_ns {
             out.extend_from_slice(b" xmlns='");
             escape_into(out, &self.ns, true);
             out.push(b'\'');
@@ -348,10 +411,10 @@ impl Element {
                 out.push(b' ');
                 out.extend_from_slice(a.name.as_bytes());
             } else {
-                if !is_ncname(&a.name) || a.ns == XML_NS || a.ns == XMLNS_NS {
+                if !is_ncname(&a.name) || &*a.ns == XML_NS || &*a.ns == XMLNS_NS {
                     continue;
                 }
-                let idx = match prefixes.iter().position(|p| *p == a.ns) {
+                let idx = match prefixes.iter().position(|p| *p == &*a.ns) {
                     Some(i) => i,
                     None => {
                         prefixes.push(&a.ns);

@@ -17,8 +17,11 @@
 //! - Linear work per input byte, however the input is chunked: the scanner keeps its state
 //!   between [`StreamParser::feed`] calls and parses each token once (no re-parsing of the
 //!   pending stanza, which would be a quadratic denial of service with 1-byte packets).
-//! - Bounded memory: [`Limits`] bounds the bytes of one top-level element, any pending token
-//!   or text run, the stream header, the nesting depth and the attribute count.
+//! - Bounded memory: [`Limits`] bounds the cost of one top-level element (its bytes plus a
+//!   fixed overhead per element and attribute, so memory follows what was received however
+//!   small the elements), any pending token or text run, the stream header, the nesting
+//!   depth, the attribute count, the elements per stanza and the length of namespace URIs.
+//!   Namespace URIs are shared between the elements in them, never copied per element.
 //! - No DTD is ever processed: `<!DOCTYPE`, `<!ENTITY`, comments, processing instructions
 //!   and unknown entity references fail with [`ParseError::Restricted`] as soon as they are
 //!   recognized, so billion-laughs and external-entity payloads expand nothing.
@@ -55,13 +58,18 @@ pub use parser::{
 /// These functions *assert* (panic) when an invariant is broken: that is their purpose.
 /// Parses one complete element, as [`Element::to_xml`] wrote it with `content_ns` as the
 /// parent namespace (e.g. a stanza kept in the database). The default depth and
-/// attribute limits apply; the size limit is the text's own length.
+/// attribute limits apply; the size limit is 64 times the text's own length (room for the
+/// per-element overhead of [`Limits::max_stanza_bytes`], so memory stays proportionate
+/// to the text), and element count and namespace length are not limited (the text was
+/// accepted once already).
 ///
 /// # Errors
 /// Any [`ParseError`] of the text, or `NotWellFormed` when it holds no complete element.
 pub fn parse_element(xml: &str, content_ns: &str) -> Result<Element, ParseError> {
     let limits = Limits {
-        max_stanza_bytes: xml.len().max(1),
+        max_stanza_bytes: xml.len().saturating_mul(64).max(1),
+        max_namespace_bytes: usize::MAX,
+        max_elements: usize::MAX,
         ..Limits::default()
     };
     let mut p = StreamParser::new(limits);
@@ -116,6 +124,8 @@ pub mod fuzzing {
             max_stanza_bytes: 4096,
             max_depth: 16,
             max_attributes: 16,
+            max_namespace_bytes: 256,
+            max_elements: 64,
         };
         let (whole, whole_err) = run(std::iter::once(data), limits);
         let n = data.len();
@@ -145,6 +155,8 @@ pub mod fuzzing {
                         max_stanza_bytes: usize::MAX,
                         max_depth: usize::MAX,
                         max_attributes: usize::MAX,
+                        max_namespace_bytes: usize::MAX,
+                        max_elements: usize::MAX,
                     };
                     let (again, err) = run(std::iter::once(&doc[..]), unlimited);
                     assert_eq!(err, None, "re-serialized element does not parse");

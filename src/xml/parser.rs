@@ -10,13 +10,14 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 
 use quick_xml::XmlVersion;
 use quick_xml::escape::EscapeError;
 use quick_xml::events::attributes::{AttrError, Attributes};
 
 use super::chars::{XML_NS, XMLNS_NS, all_xml_chars, is_ncname, is_ws, normalize_eol, split_qname};
-use super::element::Element;
+use super::element::{ATTR_OVERHEAD, Attr, ELEMENT_OVERHEAD, Element, no_ns};
 
 /// The namespace of the stream element itself (RFC 6120 §4.8.1).
 pub const STREAMS_NS: &str = "http://etherx.jabber.org/streams";
@@ -25,23 +26,35 @@ pub const STREAMS_NS: &str = "http://etherx.jabber.org/streams";
 /// §4.9.3.14, §13.12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Maximum size in bytes of one top-level element, from its `<` to the end of its end
-    /// tag (escapes counted as written). Also bounds any single pending token or text run
-    /// and the stream header, so the bytes the parser holds stay near this figure.
+    /// Maximum cost in bytes of one top-level element: its bytes from its `<` to the end
+    /// of its end tag (escapes counted as written), plus 128 per element and 96 per
+    /// attribute (about their in-memory size beyond the bytes written), plus the length of
+    /// the namespace URI of each element whose namespace differs from its parent's and of
+    /// each namespaced attribute (what serializing it writes again). So both the tree the
+    /// parser builds and its serialization stay near this figure. The raw bytes alone
+    /// also bound any single pending token or text run and the stream header.
     pub max_stanza_bytes: usize,
     /// Maximum element nesting inside a top-level element; the stanza itself is depth 1.
     pub max_depth: usize,
     /// Maximum attributes on one element, namespace declarations included.
     pub max_attributes: usize,
+    /// Maximum length in bytes (unescaped) of a namespace URI declared with `xmlns` or
+    /// `xmlns:prefix`, on the stream header or in a stanza.
+    pub max_namespace_bytes: usize,
+    /// Maximum elements in one top-level element, itself included.
+    pub max_elements: usize,
 }
 
 impl Default for Limits {
-    /// 262 144 bytes (256 KiB) per stanza, depth 32, 64 attributes per element.
+    /// 262 144 bytes (256 KiB) per stanza, depth 32, 64 attributes per element, namespace
+    /// URIs up to 1024 bytes, 4096 elements per stanza.
     fn default() -> Self {
         Limits {
             max_stanza_bytes: 262_144,
             max_depth: 32,
             max_attributes: 64,
+            max_namespace_bytes: 1024,
+            max_elements: 4096,
         }
     }
 }
@@ -128,6 +141,10 @@ pub enum LimitKind {
     Depth,
     /// [`Limits::max_attributes`].
     Attributes,
+    /// [`Limits::max_namespace_bytes`].
+    NamespaceLength,
+    /// [`Limits::max_elements`].
+    Elements,
 }
 
 impl fmt::Display for LimitKind {
@@ -136,6 +153,8 @@ impl fmt::Display for LimitKind {
             LimitKind::StanzaSize => "stanza size",
             LimitKind::Depth => "element depth",
             LimitKind::Attributes => "attribute count",
+            LimitKind::NamespaceLength => "namespace URI length",
+            LimitKind::Elements => "element count",
         })
     }
 }
@@ -240,12 +259,18 @@ struct Frame {
 struct Tree {
     limits: Limits,
     phase: Phase,
-    /// Prefix bindings in scope, innermost last; `""` is the default namespace.
-    scopes: Vec<(String, String)>,
+    /// Prefix bindings in scope, innermost last; `""` is the default namespace. The URIs
+    /// are shared with every element and attribute in them.
+    scopes: Vec<(String, Arc<str>)>,
     stream_qname: String,
     frames: Vec<Frame>,
     /// Absolute offset of the current top-level element's `<`.
     stanza_start: Option<usize>,
+    /// What the current top-level element costs beyond its bytes (see
+    /// [`Limits::max_stanza_bytes`]); 0 between stanzas.
+    overhead: usize,
+    /// Elements of the current top-level element so far.
+    elements: usize,
     pending: VecDeque<StreamEvent>,
 }
 
@@ -289,6 +314,8 @@ impl StreamParser {
                 stream_qname: String::new(),
                 frames: Vec::new(),
                 stanza_start: None,
+                overhead: 0,
+                elements: 0,
                 pending: VecDeque::new(),
             },
             dead: None,
@@ -384,10 +411,16 @@ impl StreamParser {
         matches!(self.tree.phase, Phase::Prolog { decl_allowed: true })
     }
 
-    /// Bytes of the current top-level element (or pending token) up to `end` (relative).
+    /// Cost of the current top-level element up to `end` (relative): its bytes plus the
+    /// overhead charged for its elements so far (see [`Limits::max_stanza_bytes`]); or the
+    /// bytes of the pending token between stanzas.
     fn held(&self, end: usize) -> usize {
         match self.tree.stanza_start {
-            Some(s) => self.base.saturating_add(end).saturating_sub(s),
+            Some(s) => self
+                .base
+                .saturating_add(end)
+                .saturating_sub(s)
+                .saturating_add(self.tree.overhead),
             None => end.saturating_sub(self.start),
         }
     }
@@ -595,16 +628,16 @@ fn parse_start(inner: &str, max_attributes: usize) -> Result<RawStart<'_>, Parse
 }
 
 impl Tree {
-    /// The URI bound to `prefix` in scope (`""` → default namespace, `""` if none).
-    fn resolve(&self, prefix: &str) -> Option<&str> {
+    /// The URI bound to `prefix` in scope (`""` → default namespace, `""` if none), shared.
+    fn resolve(&self, prefix: &str) -> Option<Arc<str>> {
         match prefix {
-            "xml" => return Some(XML_NS),
+            "xml" => return Some(Arc::from(XML_NS)),
             "xmlns" => return None,
             _ => {}
         }
         match self.scopes.iter().rev().find(|(p, _)| p == prefix) {
-            Some((_, uri)) => Some(uri),
-            None if prefix.is_empty() => Some(""),
+            Some((_, uri)) => Some(uri.clone()),
+            None if prefix.is_empty() => Some(no_ns()),
             None => None,
         }
     }
@@ -631,7 +664,7 @@ impl Tree {
                 let inner = s.get(1..s.len().saturating_sub(1)).unwrap_or_default();
                 match inner.strip_prefix('/') {
                     Some(name) => self.end_tag(name),
-                    None => self.start_tag(inner, abs),
+                    None => self.start_tag(inner, abs, abs.saturating_add(raw.len())),
                 }
             }
         }
@@ -674,26 +707,41 @@ impl Tree {
         Ok(())
     }
 
-    fn start_tag(&mut self, inner: &str, abs: usize) -> Result<(), ParseError> {
+    /// A start tag at absolute offsets `[abs, end)`: namespace declarations, resolution,
+    /// the limits, then the element is opened (or completed if empty).
+    fn start_tag(&mut self, inner: &str, abs: usize, end: usize) -> Result<(), ParseError> {
         if self.phase == Phase::Closed {
             return Err(nwf("content after the stream closed"));
         }
         let (qname, raw_attrs, empty) = parse_start(inner, self.limits.max_attributes)?;
         let (prefix, local) = split_qname(qname).ok_or_else(|| nwf("invalid element name"))?;
         let in_prolog = matches!(self.phase, Phase::Prolog { .. });
-        if !in_prolog && self.frames.len() >= self.limits.max_depth {
-            return Err(ParseError::Limit(LimitKind::Depth));
+        if !in_prolog {
+            if self.frames.len() >= self.limits.max_depth {
+                return Err(ParseError::Limit(LimitKind::Depth));
+            }
+            self.elements = self.elements.saturating_add(1);
+            if self.elements > self.limits.max_elements {
+                return Err(ParseError::Limit(LimitKind::Elements));
+            }
         }
+        // The namespace this element is serialized under (its parent's), before its own
+        // declarations come into scope.
+        let parent_ns = match self.frames.last() {
+            Some(f) => f.element.ns_shared().clone(),
+            None => self.resolve("").unwrap_or_else(no_ns),
+        };
+        let mut overhead = ELEMENT_OVERHEAD.saturating_add(ATTR_OVERHEAD * raw_attrs.len());
 
         // Namespace declarations first (Namespaces in XML 1.0 §3), then resolution.
         let ns_mark = self.scopes.len();
         let mut attrs: Vec<(&str, &str, String)> = Vec::new();
         for (key, value) in raw_attrs {
-            if key == "xmlns" {
+            let declared = if key == "xmlns" {
                 if value == XML_NS || value == XMLNS_NS {
                     return Err(nwf("reserved namespace as default"));
                 }
-                self.scopes.push((String::new(), value));
+                Some("")
             } else if let Some(p) = key.strip_prefix("xmlns:") {
                 if !is_ncname(p) || p == "xmlns" {
                     return Err(nwf("invalid namespace declaration"));
@@ -707,42 +755,65 @@ impl Tree {
                 if value.is_empty() || value == XML_NS || value == XMLNS_NS {
                     return Err(nwf("invalid namespace declaration"));
                 }
-                self.scopes.push((p.to_owned(), value));
+                Some(p)
             } else {
-                let (p, l) = split_qname(key).ok_or_else(|| nwf("invalid attribute name"))?;
-                attrs.push((p, l, value));
+                None
+            };
+            match declared {
+                Some(_) if value.len() > self.limits.max_namespace_bytes => {
+                    return Err(ParseError::Limit(LimitKind::NamespaceLength));
+                }
+                Some(p) => self.scopes.push((p.to_owned(), Arc::from(value))),
+                None => {
+                    let (p, l) = split_qname(key).ok_or_else(|| nwf("invalid attribute name"))?;
+                    attrs.push((p, l, value));
+                }
             }
         }
         if prefix == "xml" {
             return Err(ParseError::BadNamespacePrefix);
         }
-        let ns = self
-            .resolve(prefix)
-            .ok_or(ParseError::BadNamespacePrefix)?
-            .to_owned();
-        let mut element = Element::new(local, ns);
+        let ns = self.resolve(prefix).ok_or(ParseError::BadNamespacePrefix)?;
+        if !Arc::ptr_eq(&ns, &parent_ns) && *ns != *parent_ns {
+            // Serialization writes `xmlns='…'` again on this element.
+            overhead = overhead.saturating_add(ns.len());
+        }
+        let mut element_attrs: Vec<Attr> = Vec::with_capacity(attrs.len());
         for (p, l, value) in attrs {
             let (ans, aname) = match p {
-                "" => (String::new(), l.to_owned()),
-                "xml" => (String::new(), format!("xml:{l}")),
-                p => (
-                    self.resolve(p)
-                        .ok_or(ParseError::BadNamespacePrefix)?
-                        .to_owned(),
-                    l.to_owned(),
-                ),
+                "" => (no_ns(), l.to_owned()),
+                "xml" => (no_ns(), format!("xml:{l}")),
+                p => {
+                    let ans = self.resolve(p).ok_or(ParseError::BadNamespacePrefix)?;
+                    // Serialization declares a prefix for it again.
+                    overhead = overhead.saturating_add(ans.len());
+                    (ans, l.to_owned())
+                }
             };
-            if element.attr_ns(&aname, &ans).is_some() {
+            if element_attrs
+                .iter()
+                .any(|a| a.name == aname && *a.ns == *ans)
+            {
                 return Err(nwf("duplicate attribute"));
             }
-            element.set_attr_ns(&aname, &ans, value);
+            element_attrs.push(Attr {
+                ns: ans,
+                name: aname,
+                value,
+            });
         }
+        let element = Element::with_parsed_attrs(local, ns, element_attrs);
 
         if in_prolog {
             return self.stream_open(qname, element, empty);
         }
-        if self.frames.is_empty() {
-            self.stanza_start = Some(abs);
+        let stanza_start = *self.stanza_start.get_or_insert(abs);
+        self.overhead = self.overhead.saturating_add(overhead);
+        let cost = end
+            .saturating_sub(stanza_start)
+            .saturating_add(self.overhead);
+        if cost > self.limits.max_stanza_bytes {
+            return Err(ParseError::Limit(LimitKind::StanzaSize));
         }
         if empty {
             self.scopes.truncate(ns_mark);
@@ -769,7 +840,7 @@ impl Tree {
             id: get("id"),
             version: get("version"),
             lang: get("xml:lang"),
-            default_ns: self.resolve("").unwrap_or_default().to_owned(),
+            default_ns: self.resolve("").map(|u| u.to_string()).unwrap_or_default(),
         };
         self.pending.push_back(StreamEvent::StreamOpen(header));
         self.stream_qname = qname.to_owned();
@@ -788,11 +859,14 @@ impl Tree {
     }
 
     /// A finished element: emitted when top-level, else appended to its parent.
-    fn complete(&mut self, element: Element) {
+    fn complete(&mut self, mut element: Element) {
+        element.shrink();
         match self.frames.last_mut() {
             Some(parent) => parent.element.push_child(element),
             None => {
                 self.stanza_start = None;
+                self.overhead = 0;
+                self.elements = 0;
                 self.pending.push_back(StreamEvent::Element(element));
             }
         }
@@ -1251,13 +1325,20 @@ mod tests {
             Some(E::UnsupportedEncoding)
         );
 
-        // Limits, with a short header (77 bytes) so it fits the small stanza limit.
+        // Limits, with a short header (77 bytes) so it fits the small stanza limit. A
+        // stanza costs its bytes plus ELEMENT_OVERHEAD (128) per element and
+        // ATTR_OVERHEAD (96) per attribute (see `Limits::max_stanza_bytes`).
         let h = "<s:stream xmlns:s='http://etherx.jabber.org/streams' xmlns='jabber:client'>";
         let small = Limits {
-            max_stanza_bytes: 100,
+            max_stanza_bytes: 2000,
             max_depth: 3,
             max_attributes: 4,
+            max_namespace_bytes: 64,
+            max_elements: 12,
         };
+        let u64 = format!("urn:{}", "u".repeat(60));
+        let u65 = format!("{u64}v");
+        let u60 = format!("urn:{}", "u".repeat(56));
         let limit_cases: Vec<(String, Option<ParseError>)> = vec![
             (format!("{h}<a><b><c/></b></a>"), None),
             (
@@ -1273,35 +1354,108 @@ mod tests {
                 format!("{h}<a xmlns:b='1' xmlns:c='2' xmlns:d='3' d:e='4' f='5'/>"),
                 Some(E::Limit(L::Attributes)),
             ),
-            (format!("{h}<a>{}</a>", "x".repeat(93)), None),
+            // 2000 = 7 bytes of tags + 1865 of text + 128 for the element.
+            (format!("{h}<a>{}</a>", "x".repeat(1865)), None),
             (
-                format!("{h}<a>{}</a>", "x".repeat(94)),
+                format!("{h}<a>{}</a>", "x".repeat(1866)),
                 Some(E::Limit(L::StanzaSize)),
             ),
             // A never-ending text run, a never-ending tag, a never-ending header.
             (
-                format!("{h}<a>{}", "x".repeat(200)),
+                format!("{h}<a>{}", "x".repeat(3000)),
                 Some(E::Limit(L::StanzaSize)),
             ),
             (
-                format!("{h}<a b='{}", "x".repeat(200)),
+                format!("{h}<a b='{}", "x".repeat(3000)),
                 Some(E::Limit(L::StanzaSize)),
             ),
             (
-                format!("<s:stream to='{}", "x".repeat(200)),
+                format!("<s:stream to='{}", "x".repeat(3000)),
                 Some(E::Limit(L::StanzaSize)),
             ),
             (
-                format!("{h}<a><![CDATA[{}", "x".repeat(200)),
+                format!("{h}<a><![CDATA[{}", "x".repeat(3000)),
                 Some(E::Limit(L::StanzaSize)),
             ),
             (
-                format!("<?xml version='1.0' {}", " ".repeat(200)),
+                format!("<?xml version='1.0' {}", " ".repeat(3000)),
                 Some(E::Limit(L::StanzaSize)),
             ),
-            // Many small children add up.
+            // Each element costs its overhead: 135 + 10 × (57 + 128) = 1985 fits, one
+            // more child does not (though 250 bytes of input would).
             (
-                format!("{h}<a>{}</a>", "<b/>".repeat(30)),
+                format!(
+                    "{h}<a>{}</a>",
+                    format!("<b>{}</b>", "x".repeat(50)).repeat(10)
+                ),
+                None,
+            ),
+            (
+                format!(
+                    "{h}<a>{}</a>",
+                    format!("<b>{}</b>", "x".repeat(50)).repeat(11)
+                ),
+                Some(E::Limit(L::StanzaSize)),
+            ),
+            // Attributes too: 7 + 5 × 3 + 128 + 5 × 96 = 630 is under 2000, but 4 such
+            // elements are not.
+            (
+                format!("{h}<a>{}</a>", "<b c='' d='' e='' f=''/>".repeat(3)),
+                None,
+            ),
+            (
+                format!("{h}<a>{}</a>", "<b c='' d='' e='' f=''/>".repeat(6)),
+                Some(E::Limit(L::StanzaSize)),
+            ),
+            // The element count: the stanza and 11 children, then 12 children.
+            (format!("{h}<a>{}</a>", "<b/>".repeat(11)), None),
+            (
+                format!("{h}<a>{}</a>", "<b/>".repeat(12)),
+                Some(E::Limit(L::Elements)),
+            ),
+            // Namespace URI length, on the header and in a stanza, default and prefixed.
+            (format!("{h}<a xmlns='{u64}'/>"), None),
+            (
+                format!("{h}<a xmlns='{u65}'/>"),
+                Some(E::Limit(L::NamespaceLength)),
+            ),
+            (
+                format!("{h}<a xmlns:p='{u65}'/>"),
+                Some(E::Limit(L::NamespaceLength)),
+            ),
+            (
+                format!("<s:stream xmlns:s='{STREAMS_NS}' xmlns:p='{u65}'>"),
+                Some(E::Limit(L::NamespaceLength)),
+            ),
+            (
+                format!("<s:stream xmlns:s='{STREAMS_NS}' xmlns:p='{u64}'>"),
+                None,
+            ),
+            // An element whose namespace differs from its parent's is charged the URI
+            // (its serialization repeats it): 78 bytes of tags + 128 + 96 for `<a>`, then
+            // n × (6 + 128 + 60): 1854 for n = 8, 2048 for n = 9 (1508 without the URI).
+            (
+                format!("{h}<a xmlns:p='{u60}'>{}</a>", "<p:b/>".repeat(8)),
+                None,
+            ),
+            (
+                format!("{h}<a xmlns:p='{u60}'>{}</a>", "<p:b/>".repeat(9)),
+                Some(E::Limit(L::StanzaSize)),
+            ),
+            // So is a namespaced attribute's URI: 78 + 128 + 96, then per `<b>` 32 bytes
+            // + 128 + 4 × (96 + 60): 1873 for 2, 2654 for 3 (1934 without the URI).
+            (
+                format!(
+                    "{h}<a xmlns:p='{u60}'>{}</a>",
+                    "<b p:c='' p:d='' p:e='' p:f=''/>".repeat(2)
+                ),
+                None,
+            ),
+            (
+                format!(
+                    "{h}<a xmlns:p='{u60}'>{}</a>",
+                    "<b p:c='' p:d='' p:e='' p:f=''/>".repeat(3)
+                ),
                 Some(E::Limit(L::StanzaSize)),
             ),
             // Whitespace between stanzas is not held, so is not limited.
@@ -1319,8 +1473,9 @@ mod tests {
     #[test]
     fn exact_stanza_size_boundary() {
         let h = CLIENT_HEADER;
+        // The cost of `<a>…</a>` is its length plus one element's overhead.
         let limits = Limits {
-            max_stanza_bytes: 150,
+            max_stanza_bytes: 150 + ELEMENT_OVERHEAD,
             ..Limits::default()
         };
         let ok = format!("<a>{}</a>", "x".repeat(150 - 7));
@@ -1401,9 +1556,15 @@ mod tests {
             "<message><body>{text}</body><x a='{}'/></message>",
             "v".repeat(4096)
         );
-        assert!(stanza.len() > 200 * 1024 && stanza.len() < Limits::default().max_stanza_bytes);
+        // About 10 000 elements and attributes: allowed for this test.
+        let limits = Limits {
+            max_stanza_bytes: 4 << 20,
+            max_elements: 1 << 20,
+            ..Limits::default()
+        };
+        assert!(stanza.len() > 200 * 1024);
         let t0 = Instant::now();
-        let mut p = StreamParser::new(Limits::default());
+        let mut p = StreamParser::new(limits);
         p.feed(CLIENT_HEADER.as_bytes());
         assert!(matches!(
             p.next_event(),
@@ -1427,6 +1588,85 @@ mod tests {
             "took {:?}",
             t0.elapsed()
         );
+    }
+
+    /// One URI declared once is shared by every element and attribute in it, not copied.
+    #[test]
+    fn namespace_uris_are_shared() {
+        let uri = format!("urn:{}", "x".repeat(1000));
+        let doc = format!(
+            "<stream:stream xmlns='jabber:client' xmlns:stream='{STREAMS_NS}' xmlns:p='{uri}'>\
+             <message>{}<b p:c='1'/></message>",
+            "<p:a/>".repeat(100)
+        );
+        let (events, err) = run(doc.as_bytes());
+        assert_eq!(err, None);
+        let Some(StreamEvent::Element(m)) = events.get(1) else {
+            panic!("no stanza: {events:?}");
+        };
+        let kids: Vec<&Element> = m.children().collect();
+        assert_eq!(kids.len(), 101);
+        let first = kids[0].ns_shared();
+        assert_eq!(&**first, uri);
+        assert!(
+            kids[..100]
+                .iter()
+                .all(|k| Arc::ptr_eq(k.ns_shared(), first))
+        );
+        let b = kids[100];
+        assert_eq!(b.attr_ns("c", &uri), Some("1"));
+        // Clones share too.
+        let copy = m.clone();
+        assert!(Arc::ptr_eq(copy.first_child().unwrap().ns_shared(), first));
+    }
+
+    /// The attack of the hardening issue, at parser level: a 250 KB URI on the header and
+    /// 40,000 `<p:a/>` in one stanza. With the default limits the header is refused; with
+    /// a URI cap large enough for it, the stanza is refused after a few children, because
+    /// each child in a namespace other than its parent's is charged the URI (its
+    /// serialization repeats it).
+    #[test]
+    fn long_namespace_times_many_children_is_refused() {
+        let uri = format!("urn:{}", "x".repeat(250_000));
+        let header = format!(
+            "<stream:stream xmlns='jabber:client' xmlns:stream='{STREAMS_NS}' xmlns:p='{uri}'>"
+        );
+        let stanza = format!("<message>{}</message>", "<p:a/>".repeat(40_000));
+        let doc = format!("{header}{stanza}");
+        let (events, err) = run(doc.as_bytes());
+        assert_eq!(
+            (events.len(), err),
+            (0, Some(ParseError::Limit(LimitKind::NamespaceLength)))
+        );
+        let roomy = Limits {
+            max_stanza_bytes: 16 << 20,
+            max_namespace_bytes: 1 << 20,
+            max_elements: 1 << 20,
+            ..Limits::default()
+        };
+        let mut p = StreamParser::new(roomy);
+        p.feed(header.as_bytes());
+        assert!(matches!(
+            p.next_event(),
+            Ok(Some(StreamEvent::StreamOpen(_)))
+        ));
+        let mut err = None;
+        for chunk in stanza.as_bytes().chunks(4096) {
+            p.feed(chunk);
+            if let Err(e) = p.next_event() {
+                err = Some(e);
+                break;
+            }
+        }
+        assert_eq!(err, Some(ParseError::Limit(LimitKind::StanzaSize)));
+        assert_eq!(p.buffered_len(), 0);
+    }
+
+    /// The overhead constants cover at least the inline size of what they stand for.
+    #[test]
+    fn overheads_cover_the_inline_sizes() {
+        assert!(ELEMENT_OVERHEAD >= std::mem::size_of::<crate::xml::Node>());
+        assert!(ATTR_OVERHEAD >= std::mem::size_of::<Attr>());
     }
 
     /// The fuzzing entry point on the unit vectors (seeds for a fuzz corpus).

@@ -15,6 +15,7 @@ pub mod torclient;
 pub mod tornet;
 
 pub mod cli;
+pub mod hostile;
 pub mod http;
 pub mod im;
 pub mod muc;
@@ -522,6 +523,7 @@ impl Client {
             tcp_only: Some(Box::new(stream)),
             parser: StreamParser::new(Limits {
                 max_stanza_bytes: 16 << 20,
+                max_elements: 1 << 20,
                 ..Limits::default()
             }),
             domain: server.domain.clone(),
