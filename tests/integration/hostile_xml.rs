@@ -115,7 +115,7 @@ async fn many_children_in_a_long_namespace_are_refused_without_memory_growth() {
         .await;
 }
 
-/// Tiny elements are charged their in-memory size: 40,000 `<a/>` (240 KB of input, under
+/// Tiny elements are charged their in-memory size: 40,000 `<a/>` (160 KB of input, under
 /// the default 256 KiB `limits.max_stanza_bytes`) are refused.
 #[tokio::test]
 async fn many_tiny_elements_are_a_policy_violation() {
