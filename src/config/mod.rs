@@ -188,7 +188,8 @@ impl Default for TlsConfig {
 #[serde(default)]
 pub struct LimitsConfig {
     /// Largest stanza accepted, in bytes: its bytes as received plus 128 per element and
-    /// 96 per attribute (about their size in memory), plus the namespace URI of each
+    /// per run of text and 96 per attribute (about their size in memory), plus the
+    /// namespace URI of each
     /// element or attribute whose serialization repeats it. Range `10_000..=16_777_216`.
     /// Default `262_144` (256 KiB).
     pub max_stanza_bytes: u64,

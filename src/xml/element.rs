@@ -34,6 +34,10 @@ pub(super) struct Attr {
 /// attributes and no children (its [`Node`] in the parent's list, the name's allocation).
 pub(super) const ELEMENT_OVERHEAD: usize = 128;
 
+/// What the parser charges for each run of character data (a [`Node::Text`]) besides its
+/// bytes as written: its [`Node`] and the text's allocation.
+pub(super) const TEXT_OVERHEAD: usize = 128;
+
 /// What the parser charges for each attribute (namespace declarations included) besides
 /// its bytes as written: about its in-memory size (its entry, the key's and the value's
 /// allocations).

@@ -17,7 +17,7 @@ use quick_xml::escape::EscapeError;
 use quick_xml::events::attributes::{AttrError, Attributes};
 
 use super::chars::{XML_NS, XMLNS_NS, all_xml_chars, is_ncname, is_ws, normalize_eol, split_qname};
-use super::element::{ATTR_OVERHEAD, Attr, ELEMENT_OVERHEAD, Element, no_ns};
+use super::element::{ATTR_OVERHEAD, Attr, ELEMENT_OVERHEAD, Element, Node, TEXT_OVERHEAD, no_ns};
 
 /// The namespace of the stream element itself (RFC 6120 §4.8.1).
 pub const STREAMS_NS: &str = "http://etherx.jabber.org/streams";
@@ -27,12 +27,13 @@ pub const STREAMS_NS: &str = "http://etherx.jabber.org/streams";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Maximum cost in bytes of one top-level element: its bytes from its `<` to the end
-    /// of its end tag (escapes counted as written), plus 128 per element and 96 per
-    /// attribute (about their in-memory size beyond the bytes written), plus the length of
-    /// the namespace URI of each element whose namespace differs from its parent's and of
-    /// each namespaced attribute (what serializing it writes again). So both the tree the
-    /// parser builds and its serialization stay near this figure. The raw bytes alone
-    /// also bound any single pending token or text run and the stream header.
+    /// of its end tag (escapes counted as written), plus 128 per element and per run of
+    /// character data and 96 per attribute (about their in-memory size beyond the bytes
+    /// written), plus the length of the namespace URI of each element whose namespace
+    /// differs from its parent's and of each namespaced attribute (what serializing it
+    /// writes again). So both the tree the parser builds and its serialization stay near
+    /// this figure. The raw bytes alone also bound any single pending token or text run
+    /// and the stream header.
     pub max_stanza_bytes: usize,
     /// Maximum element nesting inside a top-level element; the stanza itself is depth 1.
     pub max_depth: usize,
@@ -644,6 +645,7 @@ impl Tree {
 
     fn handle(&mut self, tok: Token, raw: &[u8], abs: usize) -> Result<(), ParseError> {
         let s = utf8(raw)?;
+        let end = abs.saturating_add(raw.len());
         match tok {
             Token::Text => {
                 if s.contains("]]>") {
@@ -651,36 +653,52 @@ impl Tree {
                 }
                 let text = normalize_eol(s);
                 let text = quick_xml::escape::unescape(&text).map_err(|e| map_escape(&e))?;
-                self.push_text(&text)
+                self.push_text(&text, end)
             }
             Token::Cdata => {
                 let body = s
                     .get("<![CDATA[".len()..s.len().saturating_sub("]]>".len()))
                     .unwrap_or_default();
-                self.push_text(&normalize_eol(body))
+                self.push_text(&normalize_eol(body), end)
             }
             Token::Pi => self.xml_decl(s),
             Token::Tag => {
                 let inner = s.get(1..s.len().saturating_sub(1)).unwrap_or_default();
                 match inner.strip_prefix('/') {
                     Some(name) => self.end_tag(name),
-                    None => self.start_tag(inner, abs, abs.saturating_add(raw.len())),
+                    None => self.start_tag(inner, abs, end),
                 }
             }
         }
     }
 
-    fn push_text(&mut self, text: &str) -> Result<(), ParseError> {
+    /// Character data ending at absolute offset `end`, appended to the open element; a new
+    /// text run (not merged into a preceding one) is charged [`TEXT_OVERHEAD`].
+    fn push_text(&mut self, text: &str, end: usize) -> Result<(), ParseError> {
         if !all_xml_chars(text) {
             return Err(nwf("invalid character in character data"));
         }
-        match self.frames.last_mut() {
-            Some(f) => {
-                f.element.push_text(text);
-                Ok(())
-            }
-            None => Err(nwf("character data outside a stanza")),
+        let Some(f) = self.frames.last_mut() else {
+            return Err(nwf("character data outside a stanza"));
+        };
+        let new_run = !text.is_empty() && !matches!(f.element.nodes().last(), Some(Node::Text(_)));
+        f.element.push_text(text);
+        if new_run {
+            self.charge(TEXT_OVERHEAD, end)?;
         }
+        Ok(())
+    }
+
+    /// Adds `overhead` to the current stanza's cost and checks it, with the stanza's bytes
+    /// up to absolute offset `end`, against [`Limits::max_stanza_bytes`].
+    fn charge(&mut self, overhead: usize, end: usize) -> Result<(), ParseError> {
+        self.overhead = self.overhead.saturating_add(overhead);
+        let start = self.stanza_start.unwrap_or(end);
+        let cost = end.saturating_sub(start).saturating_add(self.overhead);
+        if cost > self.limits.max_stanza_bytes {
+            return Err(ParseError::Limit(LimitKind::StanzaSize));
+        }
+        Ok(())
     }
 
     /// The XML declaration (XML 1.0 §2.8): version 1.x, encoding UTF-8 if named (RFC 6120
@@ -807,14 +825,8 @@ impl Tree {
         if in_prolog {
             return self.stream_open(qname, element, empty);
         }
-        let stanza_start = *self.stanza_start.get_or_insert(abs);
-        self.overhead = self.overhead.saturating_add(overhead);
-        let cost = end
-            .saturating_sub(stanza_start)
-            .saturating_add(self.overhead);
-        if cost > self.limits.max_stanza_bytes {
-            return Err(ParseError::Limit(LimitKind::StanzaSize));
-        }
+        self.stanza_start.get_or_insert(abs);
+        self.charge(overhead, end)?;
         if empty {
             self.scopes.truncate(ns_mark);
             self.complete(element);
@@ -1354,10 +1366,11 @@ mod tests {
                 format!("{h}<a xmlns:b='1' xmlns:c='2' xmlns:d='3' d:e='4' f='5'/>"),
                 Some(E::Limit(L::Attributes)),
             ),
-            // 2000 = 7 bytes of tags + 1865 of text + 128 for the element.
-            (format!("{h}<a>{}</a>", "x".repeat(1865)), None),
+            // 2000 = 7 bytes of tags + 1737 of text + 128 for the element + 128 for
+            // the text run.
+            (format!("{h}<a>{}</a>", "x".repeat(1737)), None),
             (
-                format!("{h}<a>{}</a>", "x".repeat(1866)),
+                format!("{h}<a>{}</a>", "x".repeat(1738)),
                 Some(E::Limit(L::StanzaSize)),
             ),
             // A never-ending text run, a never-ending tag, a never-ending header.
@@ -1381,22 +1394,31 @@ mod tests {
                 format!("<?xml version='1.0' {}", " ".repeat(3000)),
                 Some(E::Limit(L::StanzaSize)),
             ),
-            // Each element costs its overhead: 135 + 10 × (57 + 128) = 1985 fits, one
-            // more child does not (though 250 bytes of input would).
+            // Each element and text run costs its overhead: 135 + 5 × (57 + 128 + 128)
+            // = 1700 fits, 6 children (2013) do not, though 477 bytes of input would.
             (
                 format!(
                     "{h}<a>{}</a>",
-                    format!("<b>{}</b>", "x".repeat(50)).repeat(10)
+                    format!("<b>{}</b>", "x".repeat(50)).repeat(5)
                 ),
                 None,
             ),
             (
                 format!(
                     "{h}<a>{}</a>",
-                    format!("<b>{}</b>", "x".repeat(50)).repeat(11)
+                    format!("<b>{}</b>", "x".repeat(50)).repeat(6)
                 ),
                 Some(E::Limit(L::StanzaSize)),
             ),
+            // Text runs between elements too: 135 + 7 × (4 + 128) + 7 × (1 + 128) = 1962,
+            // one more pair is over.
+            (format!("{h}<a>{}</a>", "<b/>x".repeat(7)), None),
+            (
+                format!("{h}<a>{}</a>", "<b/>x".repeat(8)),
+                Some(E::Limit(L::StanzaSize)),
+            ),
+            // Adjacent text and CDATA make one run, charged once.
+            (format!("{h}<a>{}</a>", "x<![CDATA[y]]>".repeat(100)), None),
             // Attributes too: 7 + 5 × 3 + 128 + 5 × 96 = 630 is under 2000, but 4 such
             // elements are not.
             (
@@ -1473,9 +1495,10 @@ mod tests {
     #[test]
     fn exact_stanza_size_boundary() {
         let h = CLIENT_HEADER;
-        // The cost of `<a>…</a>` is its length plus one element's overhead.
+        // The cost of `<a>…</a>` is its length plus one element's and one text run's
+        // overhead.
         let limits = Limits {
-            max_stanza_bytes: 150 + ELEMENT_OVERHEAD,
+            max_stanza_bytes: 150 + ELEMENT_OVERHEAD + TEXT_OVERHEAD,
             ..Limits::default()
         };
         let ok = format!("<a>{}</a>", "x".repeat(150 - 7));
@@ -1558,7 +1581,7 @@ mod tests {
         );
         // About 10 000 elements and attributes: allowed for this test.
         let limits = Limits {
-            max_stanza_bytes: 4 << 20,
+            max_stanza_bytes: 16 << 20,
             max_elements: 1 << 20,
             ..Limits::default()
         };
@@ -1666,6 +1689,7 @@ mod tests {
     #[test]
     fn overheads_cover_the_inline_sizes() {
         assert!(ELEMENT_OVERHEAD >= std::mem::size_of::<crate::xml::Node>());
+        assert!(TEXT_OVERHEAD >= std::mem::size_of::<crate::xml::Node>());
         assert!(ATTR_OVERHEAD >= std::mem::size_of::<Attr>());
     }
 
