@@ -8,6 +8,7 @@ mod common;
 mod http;
 mod im;
 mod interop;
+mod logs;
 mod muc;
 mod muc_admin;
 mod muc_legacy;
