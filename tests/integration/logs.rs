@@ -63,3 +63,59 @@ async fn forged_types_and_namespaces_stay_out_of_the_log() {
     assert!(log.contains("iq/get/urn:xmpp:ping"), "{log}");
     assert!(log.contains("message/other/other"), "{log}");
 }
+
+#[cfg(unix)]
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// A state directory, TLS directory, key file, database and upload directory left
+/// readable by others (`mkdir` / `cp` with a 022 umask) are tightened to 0700 / 0600
+/// when the server starts, and the server runs; the log names each path it fixed.
+#[cfg(unix)]
+#[test]
+fn open_state_files_are_tightened_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut server = Server::builder().log_level("info").start();
+    assert!(server.stop(), "clean stop");
+    let state = server.state_dir();
+    let set = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m))
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    };
+    let dirs = [state.clone(), state.join("tls"), state.join("uploads")];
+    let files = [state.join("tls/key.pem"), state.join("allium.db")];
+    for d in &dirs {
+        set(d, 0o755);
+    }
+    for f in &files {
+        set(f, 0o644);
+    }
+    server.restart();
+    for d in &dirs {
+        assert_eq!(mode(d), 0o700, "{} is {:o}", d.display(), mode(d));
+    }
+    for f in &files {
+        assert_eq!(mode(f), 0o600, "{} is {:o}", f.display(), mode(f));
+    }
+    let log = server.stderr();
+    assert!(
+        log.contains("mode tightened") && log.contains("key.pem"),
+        "the log names what was fixed:\n{log}"
+    );
+    // The Tor directories, made by `allium onion address`, get the same treatment.
+    let tor = state.join("tor");
+    let (ok, _, err) = server.cli(&["onion", "address"], "");
+    assert!(ok, "onion address: {err}");
+    set(&tor, 0o755);
+    set(&tor.join("state"), 0o750);
+    let (ok, _, err) = server.cli(&["onion", "address"], "");
+    assert!(ok, "onion address with open directories: {err}");
+    assert_eq!(mode(&tor), 0o700);
+    assert_eq!(mode(&tor.join("state")), 0o700);
+}
