@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
+use super::hyper_errors::{Requests, SecureErrors};
 use super::{Endpoints, FingerprintPages, HttpRequest, ResponseBody, Via};
 
 /// The Content-Security-Policy of every response that does not set its own: nothing
@@ -38,11 +39,7 @@ pub struct HttpService {
 impl HttpService {
     /// A service over `endpoints` and the fingerprint `pages`; a connection whose
     /// writes make no progress for `send_timeout` (`http.send_timeout_secs`) is dropped.
-    pub fn new(
-        endpoints: Endpoints,
-        pages: FingerprintPages,
-        send_timeout: Duration,
-    ) -> Arc<Self> {
+    pub fn new(endpoints: Endpoints, pages: FingerprintPages, send_timeout: Duration) -> Arc<Self> {
         Arc::new(Self {
             endpoints,
             pages,
@@ -150,8 +147,10 @@ pub async fn serve_io<IO>(svc: Arc<HttpService>, io: IO, via: Via, shutdown: Can
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let io = WriteTimeout::new(io, svc.send_timeout);
-    let service = hyper::service::service_fn(move |req| {
+    let requests = Requests::default();
+    let io = WriteTimeout::new(SecureErrors::new(io, requests.clone()), svc.send_timeout);
+    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        requests.push(req.method() == Method::HEAD);
         let svc = svc.clone();
         async move { Ok::<_, Infallible>(svc.respond(req, via).await) }
     });

@@ -17,13 +17,15 @@
 //! of outbound stanzas for onion sessions.
 //!
 //! # Security
-//! - Every response carries the same security headers ([`SECURITY_HEADERS`]): a CSP
+//! - Every response carries the same security headers ([`secure`]), hyper's own
+//!   answers to malformed requests included ([`hyper_errors`]): a CSP
 //!   that allows nothing but same-origin styles and images and no framing, no
 //!   referrer, `nosniff`. No cookie is ever set.
 //! - There is no access log: requests, paths, user agents and addresses are never
 //!   logged, at any level. The peer address of a TCP connection is not even read.
 
 pub mod fingerprints;
+pub mod hyper_errors;
 mod listener;
 
 pub use fingerprints::FingerprintPages;

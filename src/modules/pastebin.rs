@@ -403,7 +403,9 @@ fn status(code: StatusCode, text: &'static str) -> Response<ResponseBody> {
         .status(code)
         .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
         .header(header::CACHE_CONTROL, "no-store")
-        .body(ResponseBody::new(bytes::Bytes::from_static(text.as_bytes())))
+        .body(ResponseBody::new(bytes::Bytes::from_static(
+            text.as_bytes(),
+        )))
         .unwrap_or_else(|_| plain_500())
 }
 

@@ -272,7 +272,11 @@ async fn stalled_downloads_are_dropped_after_the_send_timeout() {
     let (a, _keep_a) = slow_reader(&server, &get).await;
     let (b, _keep_b) = slow_reader(&server, &get).await;
     let (c, _) = slow_reader(&server, &get).await;
-    assert_eq!((a, b, c), (200, 200, 503), "two places, the third is refused");
+    assert_eq!(
+        (a, b, c),
+        (200, 200, 503),
+        "two places, the third is refused"
+    );
     // The two stalled readers are dropped; then a reader gets a place again.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
@@ -285,5 +289,91 @@ async fn stalled_downloads_are_dropped_after_the_send_timeout() {
             "stalled readers still hold every place after 30 s"
         );
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// Sends raw `bytes` over TLS to the HTTP listener and reads everything until the
+/// server closes (or 10 s pass); returns it as text.
+async fn raw_http(server: &Server, bytes: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut tls, _) = http::connect_tls(server).await;
+    tls.write_all(bytes).await.unwrap();
+    tls.flush().await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(TIMEOUT, async {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = tls.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The headers of the first response in `text` (lower-case names).
+fn head_of(text: &str) -> (u16, Vec<(String, String)>) {
+    let head = text.split("\r\n\r\n").next().unwrap_or_default();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers)
+}
+
+/// Requests hyper itself refuses before any handler runs (a header line without a
+/// colon, a bad method token, an unknown HTTP version, a bad `Content-Length`) get
+/// `400 Bad Request` with the same security headers as every other answer
+/// (tests/integration/http.rs `assert_secure`), also after a good request on the same
+/// connection.
+#[tokio::test]
+async fn malformed_requests_get_400_with_security_headers() {
+    let server = Server::start();
+    let good = "GET /nope HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let cases = [
+        "GET / HTTP/1.1\r\nHost: localhost\r\nno colon here\r\n\r\n".to_owned(),
+        "G@T / HTTP/1.1\r\nHost: localhost\r\n\r\n".to_owned(),
+        "GET / HTTP/9.9\r\nHost: localhost\r\n\r\n".to_owned(),
+        "PUT /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: abc\r\n\r\n".to_owned(),
+        format!("{good}GET / HTTP/1.1\r\nHost: localhost\r\nno colon here\r\n\r\n"),
+        format!(
+            "HEAD /fingerprints HTTP/1.1\r\nHost: localhost\r\n\r\n{good}G@T / HTTP/1.1\r\n\r\n"
+        ),
+    ];
+    for case in &cases {
+        let text = raw_http(&server, case.as_bytes()).await;
+        // The last response on the connection is hyper's answer to the bad request.
+        let last = text
+            .rfind("HTTP/1.1 ")
+            .map(|i| &text[i..])
+            .unwrap_or_else(|| panic!("no response to {case:?}"));
+        let (status, headers) = head_of(last);
+        assert_eq!(status, 400, "{case:?} -> {text:?}");
+        let h = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+        };
+        let csp = h("content-security-policy").unwrap_or_else(|| panic!("no CSP: {last:?}"));
+        assert!(csp.contains("default-src 'none'"), "{csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert_eq!(h("referrer-policy"), Some("no-referrer"), "{last:?}");
+        assert_eq!(h("x-content-type-options"), Some("nosniff"), "{last:?}");
+        assert_eq!(h("x-frame-options"), Some("DENY"), "{last:?}");
+        assert!(h("cache-control").is_some(), "{last:?}");
+        assert!(h("set-cookie").is_none(), "{last:?}");
+        // The good requests before it were answered normally.
+        if case.starts_with(good) || case.starts_with("HEAD") {
+            assert!(text.matches("HTTP/1.1 ").count() >= 2, "{text:?}");
+        }
     }
 }
