@@ -8,13 +8,15 @@
 //! # Security
 //! Never logged at any level: IP addresses, message bodies or any stanza payload,
 //! passwords, SASL data, keys, tokens. JIDs and room names are wrapped in [`Sensitive`],
-//! which prints `[scrubbed]`. A stanza is logged only as its [`crate::stanza::Stanza::summary`].
+//! which prints `[scrubbed]`. A stanza is logged only as its [`crate::stanza::Stanza::summary`],
+//! which prints known `type` values and namespaces only (anything client-chosen is `other`),
+//! so a client cannot forge log lines or smuggle text into the log.
 
 use std::fmt;
 
 /// Field name: the random session id of a connection.
 pub const FIELD_SID: &str = "sid";
-/// Field name: a stanza summary (kind/type/namespace).
+/// Field name: a stanza summary (kind/type/namespace, known values only).
 pub const FIELD_KIND: &str = "kind";
 
 /// A value that must not appear in logs: its `Display` and `Debug` print `[scrubbed]`.

@@ -332,7 +332,11 @@ async fn start_http(
             text: Default::default(),
         },
     };
-    let svc = crate::http::HttpService::new(endpoints, pages);
+    let svc = crate::http::HttpService::new(
+        endpoints,
+        pages,
+        std::time::Duration::from_secs(config.http.send_timeout_secs),
+    );
     let acceptor = config.http.tls.then(|| {
         let mut cfg = (**tls).clone();
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];

@@ -87,8 +87,17 @@ pub fn load(cert: &Path, key: &Path) -> Result<Material, Error> {
 
 /// Loads the self-signed certificate from `state_dir/tls`, generating it (for `names`) when
 /// missing or when it does not cover every name.
+///
+/// An existing `tls/` directory and key file are tightened to mode 0700 / 0600 when
+/// others may read them (unix; see [`create_private_dir`]).
 pub fn load_or_generate(state_dir: &Path, names: &[String]) -> Result<Material, Error> {
     let (cert_path, key_path) = self_signed_paths(state_dir);
+    if let Some(dir) = key_path.parent() {
+        create_private_dir(dir)?;
+    }
+    if key_path.exists() {
+        tighten(&key_path, 0o600)?;
+    }
     if cert_path.exists() && key_path.exists() {
         let m = load(&cert_path, &key_path)?;
         let covered = m
@@ -133,7 +142,14 @@ fn self_signed(names: &[String]) -> Result<rcgen::CertifiedKey<rcgen::KeyPair>, 
     Ok(rcgen::CertifiedKey { cert, signing_key })
 }
 
-/// Creates `dir` (and parents) with mode 0700 on unix.
+/// Creates `dir` (and parents) with mode 0700 on unix. An existing `dir` that its
+/// group or others may access (e.g. made with `mkdir` and a 022 umask) is tightened to
+/// 0700, with a warning naming it; parents that already exist are left alone.
+///
+/// # Errors
+/// [`Error::Io`] naming `dir` when it cannot be created or its mode cannot be changed
+/// (e.g. it belongs to another user): start-up stops rather than run with a state
+/// directory others can read.
 pub fn create_private_dir(dir: &Path) -> Result<(), Error> {
     let mut b = std::fs::DirBuilder::new();
     b.recursive(true);
@@ -145,7 +161,38 @@ pub fn create_private_dir(dir: &Path) -> Result<(), Error> {
     b.create(dir).map_err(|source| Error::Io {
         path: dir.to_owned(),
         source,
-    })
+    })?;
+    tighten(dir, 0o700)
+}
+
+/// Sets the mode of `path` to `mode` (0700 for a directory, 0600 for a file) when its
+/// group or others have any permission on it (unix; nothing elsewhere), logging a
+/// warning that names the path (operator configuration, never client data).
+///
+/// # Errors
+/// [`Error::Io`] naming `path` when its metadata cannot be read or its mode changed.
+pub fn tighten(path: &Path, mode: u32) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let io = |source| Error::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let old = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o7777;
+        if old & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io)?;
+            tracing::warn!(
+                path = %path.display(),
+                old = format_args!("{old:04o}"),
+                new = format_args!("{mode:04o}"),
+                "mode tightened: others could access this state file"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
 }
 
 fn write_private(path: &Path, data: &[u8]) -> Result<(), Error> {

@@ -358,6 +358,10 @@ pub struct HttpConfig {
     /// `"https://<first domain>:<port>"` with TLS, `"http://127.0.0.1:<port>"` without.
     /// Default `""`.
     pub public_url: String,
+    /// Seconds a response may make no progress in being sent (the client stopped
+    /// reading) before its connection is dropped, freeing what it holds (e.g. a place
+    /// under `upload.max_concurrent_downloads`). Range `1..=3600`. Default `30`.
+    pub send_timeout_secs: u64,
 }
 
 impl Default for HttpConfig {
@@ -367,6 +371,7 @@ impl Default for HttpConfig {
             listen: vec!["127.0.0.1:5443".to_owned()],
             tls: true,
             public_url: String::new(),
+            send_timeout_secs: 30,
         }
     }
 }
@@ -436,6 +441,10 @@ pub struct UploadConfig {
     /// Seconds a slot accepts its upload (the PUT token's lifetime). Range `1..=86400`.
     /// Default `300`.
     pub slot_valid_secs: u64,
+    /// Files served (GET) at once, all clients together; each is streamed from disk.
+    /// A GET beyond this is answered `503 Service Unavailable` with `Retry-After`.
+    /// Range `1..=10000`. Default `64`.
+    pub max_concurrent_downloads: u32,
 }
 
 impl Default for UploadConfig {
@@ -447,6 +456,7 @@ impl Default for UploadConfig {
             daily_quota_bytes: 100 * 1024 * 1024,
             expire_secs: 7 * 24 * 3600,
             slot_valid_secs: 300,
+            max_concurrent_downloads: 64,
         }
     }
 }

@@ -36,6 +36,8 @@ const PASTEBIN_EXPIRE_SECS: RangeInclusive<u64> = 1..=31_536_000;
 const UPLOAD_MAX_FILE_BYTES: RangeInclusive<u64> = 1..=1 << 30;
 const UPLOAD_EXPIRE_SECS: RangeInclusive<u64> = 1..=31_536_000;
 const UPLOAD_SLOT_VALID_SECS: RangeInclusive<u64> = 1..=86_400;
+const UPLOAD_MAX_CONCURRENT_DOWNLOADS: RangeInclusive<u32> = 1..=10_000;
+const HTTP_SEND_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3600;
 
 const TLS_VERSIONS: &[&str] = &["1.2", "1.3"];
 /// Listener kinds a `tor.onion_service.ports` entry may name.
@@ -399,6 +401,12 @@ impl Config {
             u.slot_valid_secs,
             UPLOAD_SLOT_VALID_SECS,
         );
+        range(
+            p,
+            "upload.max_concurrent_downloads",
+            u.max_concurrent_downloads,
+            UPLOAD_MAX_CONCURRENT_DOWNLOADS,
+        );
         if u.enabled && self.muc.enabled && u.subdomain == self.muc.subdomain {
             p.push(Problem::new(
                 "upload.subdomain",
@@ -412,6 +420,12 @@ impl Config {
 
     fn check_http(&self, p: &mut Vec<Problem>) {
         let h = &self.http;
+        range(
+            p,
+            "http.send_timeout_secs",
+            h.send_timeout_secs,
+            HTTP_SEND_TIMEOUT_SECS,
+        );
         let mut seen: HashSet<SocketAddr> = self
             .c2s_addrs()
             .into_iter()

@@ -1,8 +1,11 @@
 //! The hyper service, its security headers, and the TCP accept loop.
 
 use std::convert::Infallible;
+use std::future::Future as _;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::header::{self, HeaderValue};
@@ -14,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
+use super::hyper_errors::{Requests, SecureErrors};
 use super::{Endpoints, FingerprintPages, HttpRequest, ResponseBody, Via};
 
 /// The Content-Security-Policy of every response that does not set its own: nothing
@@ -29,12 +33,18 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct HttpService {
     endpoints: Endpoints,
     pages: FingerprintPages,
+    send_timeout: Duration,
 }
 
 impl HttpService {
-    /// A service over `endpoints` and the fingerprint `pages`.
-    pub fn new(endpoints: Endpoints, pages: FingerprintPages) -> Arc<Self> {
-        Arc::new(Self { endpoints, pages })
+    /// A service over `endpoints` and the fingerprint `pages`; a connection whose
+    /// writes make no progress for `send_timeout` (`http.send_timeout_secs`) is dropped.
+    pub fn new(endpoints: Endpoints, pages: FingerprintPages, send_timeout: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            endpoints,
+            pages,
+            send_timeout,
+        })
     }
 
     /// Answers one request, with the security headers.
@@ -130,12 +140,17 @@ pub fn secure(resp: &mut Response<ResponseBody>) {
 }
 
 /// Serves HTTP/1.1 on one connection (TLS already terminated, or plain) until the
-/// client closes it or `shutdown` fires (then in-flight requests finish first).
+/// client closes it or `shutdown` fires (then in-flight requests finish first). A write
+/// or flush that makes no progress for the service's send timeout ends the connection
+/// ([`WriteTimeout`]), dropping the response (and the download place it holds).
 pub async fn serve_io<IO>(svc: Arc<HttpService>, io: IO, via: Via, shutdown: CancellationToken)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |req| {
+    let requests = Requests::default();
+    let io = WriteTimeout::new(SecureErrors::new(io, requests.clone()), svc.send_timeout);
+    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        requests.push(req.method() == Method::HEAD);
         let svc = svc.clone();
         async move { Ok::<_, Infallible>(svc.respond(req, via).await) }
     });
@@ -154,6 +169,106 @@ where
     };
     if let Err(e) = result {
         debug!(error = %e, "http connection ended with an error");
+    }
+}
+
+/// An I/O object whose writes, flushes and shutdown fail with
+/// [`std::io::ErrorKind::TimedOut`] once they have been pending, without any progress,
+/// for `timeout`: a peer that stops reading cannot hold a response (and its buffers)
+/// forever. Reads are passed through untouched.
+pub struct WriteTimeout<IO> {
+    io: IO,
+    timeout: Duration,
+    /// Armed while a write is pending; reset by any progress.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<IO> WriteTimeout<IO> {
+    /// Wraps `io` with a no-progress `timeout`.
+    pub fn new(io: IO, timeout: Duration) -> Self {
+        Self {
+            io,
+            timeout,
+            deadline: None,
+        }
+    }
+
+    /// Called when the inner write is pending: arms the deadline on the first call and
+    /// fails once it passes.
+    fn stalled<T>(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<T>> {
+        let timeout = self.timeout;
+        let deadline = self
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the peer stopped reading",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn guard<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        r: Poll<std::io::Result<T>>,
+    ) -> Poll<std::io::Result<T>> {
+        match r {
+            Poll::Pending => self.stalled(cx),
+            ready => {
+                self.deadline = None;
+                ready
+            }
+        }
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for WriteTimeout<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.guard(cx, r)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.guard(cx, r)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.io).poll_flush(cx);
+        this.guard(cx, r)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.io).poll_shutdown(cx);
+        this.guard(cx, r)
     }
 }
 

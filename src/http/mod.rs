@@ -17,28 +17,93 @@
 //! of outbound stanzas for onion sessions.
 //!
 //! # Security
-//! - Every response carries the same security headers ([`SECURITY_HEADERS`]): a CSP
+//! - Every response carries the same security headers ([`secure`]), hyper's own
+//!   answers to malformed requests included ([`hyper_errors`]): a CSP
 //!   that allows nothing but same-origin styles and images and no framing, no
 //!   referrer, `nosniff`. No cookie is ever set.
 //! - There is no access log: requests, paths, user agents and addresses are never
 //!   logged, at any level. The peer address of a TCP connection is not even read.
 
 pub mod fingerprints;
+pub mod hyper_errors;
 mod listener;
 
 pub use fingerprints::FingerprintPages;
 pub use listener::{
-    CSP, HttpService, accept_loop, clearnet_base, onion_base, secure, serve_io, status,
+    CSP, HttpService, WriteTimeout, accept_loop, clearnet_base, onion_base, secure, serve_io,
+    status,
 };
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt as _, Full, StreamBody};
+use hyper::body::{Body, Frame, SizeHint};
 
 use crate::xml::Element;
 
-/// The body type of every response.
-pub type ResponseBody = http_body_util::Full<bytes::Bytes>;
+/// The body of every response: a whole buffer ([`ResponseBody::new`]) or a stream of
+/// chunks ([`ResponseBody::stream`], e.g. a file read from disk chunk by chunk), boxed.
+///
+/// A stream's error (an I/O error reading the file) ends the connection: the client
+/// sees a response shorter than its `Content-Length`.
+pub struct ResponseBody(BoxBody<Bytes, std::io::Error>);
+
+impl ResponseBody {
+    /// A body of `data`, sent whole (its length is the `Content-Length`).
+    pub fn new(data: Bytes) -> Self {
+        Self(Full::new(data).map_err(|never| match never {}).boxed())
+    }
+
+    /// A body streamed from `chunks`; whatever the stream owns (an open file, a
+    /// semaphore permit) is dropped when the response is sent or its connection ends.
+    pub fn stream<S>(chunks: S) -> Self
+    where
+        S: futures_util::Stream<Item = std::io::Result<Bytes>> + Send + Sync + 'static,
+    {
+        let frames = futures_util::StreamExt::map(chunks, |c| c.map(Frame::data));
+        Self(StreamBody::new(frames).boxed())
+    }
+}
+
+impl Default for ResponseBody {
+    /// An empty body.
+    fn default() -> Self {
+        Self::new(Bytes::new())
+    }
+}
+
+impl std::fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseBody")
+            .field("size_hint", &self.0.size_hint())
+            .finish()
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        Pin::new(&mut self.get_mut().0).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.0.size_hint()
+    }
+}
 
 /// Out-of-band data (XEP-0066 §3): the `<x xmlns='jabber:x:oob'><url/></x>` of a
 /// message.

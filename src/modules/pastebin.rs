@@ -41,7 +41,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use http_body_util::Full;
 use hyper::{Method, Response, StatusCode, header};
 use jid::Jid;
 use tokio_util::sync::CancellationToken;
@@ -377,7 +376,7 @@ impl PasteEndpoint {
                     .header(header::CONTENT_LENGTH, len)
                     // Pastes are unguessable links: keep them out of shared caches.
                     .header(header::CACHE_CONTROL, "private, max-age=300")
-                    .body(Full::new(bytes::Bytes::from(body)))
+                    .body(ResponseBody::new(bytes::Bytes::from(body)))
                     .unwrap_or_else(|_| plain_500())
             }
             Ok(None) => not_found(),
@@ -404,7 +403,9 @@ fn status(code: StatusCode, text: &'static str) -> Response<ResponseBody> {
         .status(code)
         .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
         .header(header::CACHE_CONTROL, "no-store")
-        .body(Full::new(bytes::Bytes::from_static(text.as_bytes())))
+        .body(ResponseBody::new(bytes::Bytes::from_static(
+            text.as_bytes(),
+        )))
         .unwrap_or_else(|_| plain_500())
 }
 
@@ -413,7 +414,7 @@ fn not_found() -> Response<ResponseBody> {
 }
 
 fn plain_500() -> Response<ResponseBody> {
-    let mut r = Response::new(Full::new(bytes::Bytes::new()));
+    let mut r = Response::new(ResponseBody::default());
     *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     r
 }

@@ -6,8 +6,8 @@
 //!
 //! # Security
 //! This module is pure: no I/O and no logging. [`Stanza::summary`] gives the only form of a
-//! stanza that may be logged: its kind, type and first child's namespace, never addresses
-//! or content.
+//! stanza that may be logged: its kind, type and first child's namespace, only when they
+//! are values the server knows (never client-chosen text), never addresses or content.
 
 mod error;
 
@@ -211,12 +211,92 @@ impl Stanza {
         reply
     }
 
-    /// What may be logged about a stanza: kind, type and payload namespace.
+    /// What may be logged about a stanza: `kind/type/namespace`, e.g.
+    /// `"iq/get/urn:xmpp:ping"`, `"presence//-"`.
+    ///
+    /// Only values the server knows are printed: the `type` values of RFC 6121 §5.2.2
+    /// (message), §4.7.1 (presence) and RFC 6120 §8.2.3 (iq), and the first child's
+    /// namespace when it is one of [`LOGGED_NAMESPACES`]; anything else, whatever the
+    /// client wrote (newlines, JIDs, text), is printed as `other`. `-` marks no child.
     pub fn summary(&self) -> String {
-        let ns = self.el.first_child().map(|c| c.ns()).unwrap_or("-");
-        format!("{}/{}/{}", self.kind.as_str(), self.type_attr(), ns)
+        let ns = match self.el.first_child() {
+            None => "-",
+            Some(c) => LOGGED_NAMESPACES
+                .iter()
+                .copied()
+                .find(|n| *n == c.ns())
+                .unwrap_or("other"),
+        };
+        let typ = self.type_attr();
+        let known: &[&str] = match self.kind {
+            Kind::Message => &["chat", "error", "groupchat", "headline", "normal"],
+            Kind::Presence => &[
+                "",
+                "error",
+                "probe",
+                "subscribe",
+                "subscribed",
+                "unavailable",
+                "unsubscribe",
+                "unsubscribed",
+            ],
+            Kind::Iq => &["get", "set", "result", "error"],
+        };
+        let typ = known.iter().copied().find(|k| *k == typ).unwrap_or("other");
+        format!("{}/{}/{}", self.kind.as_str(), typ, ns)
     }
 }
+
+/// Payload namespaces [`Stanza::summary`] prints as they are: those of [`crate::ns`]
+/// and the common client extensions. Any other namespace is client-chosen text and is
+/// printed as `other`.
+pub const LOGGED_NAMESPACES: &[&str] = &[
+    ns::CLIENT,
+    ns::STANZAS,
+    ns::BIND,
+    ns::SESSION,
+    ns::ROSTER,
+    ns::DISCO_INFO,
+    ns::DISCO_ITEMS,
+    ns::PING,
+    ns::VERSION,
+    ns::DELAY,
+    ns::MUC,
+    ns::MUC_USER,
+    ns::MUC_ADMIN,
+    ns::MUC_OWNER,
+    ns::OCCUPANT_ID,
+    ns::DATA,
+    ns::CONFERENCE,
+    ns::IQ_CONFERENCE,
+    ns::HTTP_UPLOAD,
+    "jabber:x:oob",
+    "vcard-temp",
+    "vcard-temp:x:update",
+    "jabber:iq:private",
+    "jabber:iq:last",
+    "urn:xmpp:time",
+    "urn:xmpp:blocking",
+    "urn:xmpp:carbons:2",
+    "urn:xmpp:mam:2",
+    "urn:xmpp:receipts",
+    "urn:xmpp:chat-markers:0",
+    "urn:xmpp:hints",
+    "urn:xmpp:sid:0",
+    "urn:xmpp:csi:0",
+    "urn:xmpp:sm:3",
+    "urn:xmpp:omemo:2",
+    "eu.siacs.conversations.axolotl",
+    "urn:xmpp:openpgp:0",
+    "jabber:x:encrypted",
+    "urn:xmpp:eme:0",
+    "http://jabber.org/protocol/chatstates",
+    "http://jabber.org/protocol/caps",
+    "http://jabber.org/protocol/nick",
+    "http://jabber.org/protocol/pubsub",
+    "http://jabber.org/protocol/pubsub#event",
+    "http://jabber.org/protocol/xhtml-im",
+];
 
 fn parse_addr(value: Option<&str>) -> Result<Option<Jid>, StanzaError> {
     match value {
@@ -329,5 +409,25 @@ mod tests {
             .child(Element::new("body", ns::CLIENT).with_text("private words"));
         let s = Stanza::from_element(m, ns::CLIENT).unwrap();
         assert_eq!(s.summary(), "message/chat/jabber:client");
+    }
+
+    #[test]
+    fn summary_names_only_known_types_and_namespaces() {
+        let forged = "chat\n2026-01-01 INFO forged a@b.example";
+        for kind in ["message", "presence", "iq"] {
+            let m = Element::new(kind, ns::CLIENT)
+                .with_attr("type", forged)
+                .child(Element::new("x", "urn:evil:a@b.example"));
+            let s = Stanza::from_element(m, ns::CLIENT).unwrap();
+            assert_eq!(s.summary(), format!("{kind}/other/other"));
+        }
+        let p = Element::new("presence", ns::CLIENT);
+        let s = Stanza::from_element(p, ns::CLIENT).unwrap();
+        assert_eq!(s.summary(), "presence//-");
+        let iq = Element::new("iq", ns::CLIENT)
+            .with_attr("type", "get")
+            .child(Element::new("ping", ns::PING));
+        let s = Stanza::from_element(iq, ns::CLIENT).unwrap();
+        assert_eq!(s.summary(), "iq/get/urn:xmpp:ping");
     }
 }

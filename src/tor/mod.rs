@@ -33,7 +33,8 @@
 //!   `ALLIUM_TESTING_TOR_NETWORK=1` ([`TESTING_ENV`]), logs a warning when used, and
 //!   its file must name a `[tor_network]` and no unknown key, so a typo can never fall
 //!   back to the real network silently.
-//! - The state directory and its key are created with mode 0700 / 0600, and Arti
+//! - The state directory and its key are created with mode 0700 / 0600 (existing
+//!   directories open to others are tightened, [`crate::tls::create_private_dir`]), and Arti
 //!   refuses (fs-mistrust) to use a key directory that others can write to.
 //!
 //! # Limitations

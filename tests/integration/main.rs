@@ -9,6 +9,7 @@ mod hostile_xml;
 mod http;
 mod im;
 mod interop;
+mod logs;
 mod muc;
 mod muc_admin;
 mod muc_legacy;

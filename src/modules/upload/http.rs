@@ -10,6 +10,9 @@
 //! - `201 Created` once the file is on disk.
 //!
 //! GET/HEAD: `200` with the stored type, or `404` (unknown, not uploaded, expired).
+//! A GET streams the file from disk ([`CHUNK_BYTES`] at a time) while it holds one of
+//! the `upload.max_concurrent_downloads` places; when none is free it is answered
+//! `503 Service Unavailable` with `Retry-After: 5`.
 
 use std::sync::Arc;
 
@@ -24,6 +27,12 @@ use tracing::debug;
 use super::{Shared, is_slot_id, now_unix, percent_decode, percent_encode};
 use crate::http::{Endpoint, HttpRequest, ResponseBody};
 use crate::storage::UploadSlot;
+
+/// Bytes read from disk and sent per chunk of a download.
+pub const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Seconds a client is told to wait (`Retry-After`) when every download place is taken.
+const RETRY_AFTER_SECS: u32 = 5;
 
 /// The HTTP side of the upload service.
 pub struct UploadEndpoint {
@@ -120,16 +129,39 @@ impl UploadEndpoint {
         if !slot.stored || slot.created.saturating_add(self.shared.expire_secs) <= now {
             return Err(not_found());
         }
-        let data = tokio::fs::read(self.shared.path(&slot.id))
+        let permit = if req.method == Method::HEAD {
+            None
+        } else {
+            match self.shared.downloads.clone().try_acquire_owned() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    let mut r = status(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Too many downloads at once; retry later.\n",
+                    );
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+                    return Err(r);
+                }
+            }
+        };
+        let file = tokio::fs::File::open(self.shared.path(&slot.id))
             .await
             .map_err(|_| not_found())?;
-        let len = data.len();
-        let body = if req.method == Method::HEAD {
-            Bytes::new()
-        } else {
-            Bytes::from(data)
+        let len = file.metadata().await.map_err(|_| not_found())?.len();
+        let body = match permit {
+            None => ResponseBody::default(),
+            Some(permit) => {
+                let chunks = tokio_util::io::ReaderStream::with_capacity(file, CHUNK_BYTES);
+                // The permit lives as long as the body: until the last chunk is sent
+                // or the connection ends.
+                ResponseBody::stream(futures_util::StreamExt::map(chunks, move |c| {
+                    let _held = &permit;
+                    c
+                }))
+            }
         };
-        let mut r = Response::new(ResponseBody::new(body));
+        let mut r = Response::new(body);
         let h = r.headers_mut();
         let ctype = HeaderValue::from_str(&slot.content_type)
             .unwrap_or(HeaderValue::from_static("application/octet-stream"));

@@ -27,11 +27,13 @@
 //! - GET answers with the stored content type; anything but plain text, images, audio
 //!   and video is served as an attachment, under a CSP sandbox.
 //! - Nothing about uploaders, file names or sizes is logged.
+//! - GET streams the file from disk in 64 KiB chunks; at most
+//!   `upload.max_concurrent_downloads` are served at once (beyond: `503` with
+//!   `Retry-After`), and a reader that stops reading is dropped after
+//!   `http.send_timeout_secs`, freeing its place.
 //!
 //! # Limitations
 //! - No CORS headers, so browser-based clients on other origins cannot upload.
-//! - Files are read into memory to be served (the HTTP core's body type is a full
-//!   buffer); `max_file_bytes` bounds that.
 //! - No purposes (XEP-0363 §4.1); every upload is a `message` upload.
 
 mod http;
@@ -73,6 +75,8 @@ pub struct Shared {
     expire_secs: i64,
     slot_valid_secs: i64,
     urls: SharedBaseUrls,
+    /// One permit per download being served (`upload.max_concurrent_downloads`).
+    downloads: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -99,6 +103,9 @@ impl Shared {
             expire_secs: i64::try_from(cfg.expire_secs).unwrap_or(i64::MAX),
             slot_valid_secs: i64::try_from(cfg.slot_valid_secs).unwrap_or(i64::MAX),
             urls,
+            downloads: Arc::new(tokio::sync::Semaphore::new(
+                usize::try_from(cfg.max_concurrent_downloads).unwrap_or(usize::MAX),
+            )),
         }))
     }
 
