@@ -54,6 +54,14 @@ pub struct RouterConfig {
     pub offline_enabled: bool,
     /// XEP-0160 per-account limit.
     pub offline_max: u32,
+    /// Most items per roster (`roster.max_items`).
+    pub roster_max_items: u32,
+    /// Most groups per roster item (`roster.max_groups_per_item`).
+    pub roster_max_groups: usize,
+    /// Longest roster item or group name in bytes (`roster.max_name_bytes`).
+    pub roster_max_name_bytes: usize,
+    /// Most directed-presence recipients per session (`limits.max_directed_presences`).
+    pub max_directed_presences: usize,
 }
 
 /// Why a resource could not be bound (RFC 6120 §7.6.2).
