@@ -4,7 +4,10 @@
 
 use allium::xml::Element;
 
+use crate::common::im::*;
 use crate::common::*;
+
+const HINTS: &str = "urn:xmpp:hints";
 
 /// The error presence or message with `id` among what `c` has queued (skipping the rest).
 async fn error_with_id(c: &mut Client, id: &str) -> Option<Element> {
@@ -125,4 +128,94 @@ async fn directed_presence_recipients_are_capped() {
         .await
         .expect("a third directed-presence recipient is refused");
     assert_eq!(stanza_error(&e).as_deref(), Some("resource-constraint"));
+}
+
+// ---------------------------------------------------------------- offline (item 7)
+
+/// The offline quota tells a stranger nothing about presence: when the recipient's
+/// storage is full the stranger's message gets no error, exactly as when the
+/// recipient is online and the message is delivered.
+#[tokio::test]
+async fn offline_quota_answer_is_the_same_whether_the_target_is_online_or_not() {
+    let server = Server::builder()
+        .toml("[offline]\nmax_messages = 1\n")
+        .start();
+    server.add_account("alice", "pw-a");
+    server.add_account("bob", "pw-b");
+    let mut bob = server.login("bob", "pw-b", "desk").await;
+    bob.chat("alice@localhost", "one").await;
+    bob.send("<message to='alice@localhost' type='chat' id='two'><body>two</body></message>")
+        .await;
+    bob.assert_idle("offline and full: no answer (as when delivered)")
+        .await;
+
+    let mut alice = server.login("alice", "pw-a", "phone").await;
+    alice.available().await;
+    assert_eq!(body(&alice.expect_message().await).as_deref(), Some("one"));
+    bob.send("<message to='alice@localhost' type='chat' id='three'><body>three</body></message>")
+        .await;
+    assert_eq!(
+        body(&alice.expect_message().await).as_deref(),
+        Some("three")
+    );
+    bob.assert_idle("online: no answer").await;
+}
+
+/// A contact who receives the recipient's presence learns nothing new from the quota
+/// error, so it still gets `service-unavailable` with an explanation (XEP-0160 §4).
+#[tokio::test]
+async fn offline_quota_error_goes_to_contacts_who_see_presence() {
+    let server = Server::builder()
+        .toml("[offline]\nmax_messages = 1\n")
+        .start();
+    server.add_account("alice", "pw-a");
+    server.add_account("bob", "pw-b");
+    let mut alice = server.login("alice", "pw-a", "phone").await;
+    alice.available().await;
+    let mut bob = server.login("bob", "pw-b", "desk").await;
+    bob.available().await;
+    subscribe(&mut bob, &mut alice).await;
+    alice.close().await;
+    bob.expect_presence("alice@localhost/phone", "unavailable")
+        .await;
+    bob.chat("alice@localhost", "one").await;
+    bob.send("<message to='alice@localhost' type='chat' id='two'><body>two</body></message>")
+        .await;
+    let e = bob
+        .recv_until("the quota error", |e| e.attr("id") == Some("two"))
+        .await;
+    assert_eq!(stanza_error(&e).as_deref(), Some("service-unavailable"));
+}
+
+/// XEP-0160 §3 and XEP-0334 §4: a message without body (a receipt, a chat state) is
+/// not stored, nor one with `<no-store/>` or `<no-permanent-store/>`; `<store/>` stores
+/// a body-less message.
+#[tokio::test]
+async fn bodyless_and_no_store_messages_are_not_stored_offline() {
+    let server = Server::start();
+    server.add_account("alice", "pw-a");
+    server.add_account("bob", "pw-b");
+    let mut bob = server.login("bob", "pw-b", "desk").await;
+    for m in [
+        "<message to='alice@localhost' type='chat' id='r'><received xmlns='urn:xmpp:receipts' id='x1'/></message>".to_owned(),
+        "<message to='alice@localhost' type='chat' id='c'><active xmlns='http://jabber.org/protocol/chatstates'/></message>".to_owned(),
+        format!("<message to='alice@localhost' type='chat' id='ns'><body>no-store</body><no-store xmlns='{HINTS}'/></message>"),
+        format!("<message to='alice@localhost' type='chat' id='np'><body>no-permanent-store</body><no-permanent-store xmlns='{HINTS}'/></message>"),
+        "<message to='alice@localhost' type='chat' id='b'><body>plain</body></message>".to_owned(),
+        format!("<message to='alice@localhost' type='chat' id='st'><displayed xmlns='urn:xmpp:chat-markers:0' id='x2'/><store xmlns='{HINTS}'/></message>"),
+    ] {
+        bob.send(&m).await;
+    }
+    bob.assert_idle("nothing refused").await;
+
+    let mut alice = server.login("alice", "pw-a", "phone").await;
+    alice.available().await;
+    let got: Vec<String> = alice
+        .drain()
+        .await
+        .into_iter()
+        .filter(|e| e.name() == "message")
+        .filter_map(|e| e.attr("id").map(str::to_owned))
+        .collect();
+    assert_eq!(got, ["b", "st"]);
 }
