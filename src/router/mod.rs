@@ -267,8 +267,9 @@ impl Router {
             Kind::Presence => im::outbound_presence(self, sender, st, to).await,
             Kind::Message => {
                 let to = to.unwrap_or_else(|| Jid::from(sender.full.to_bare()));
-                let st = crate::modules::pastebin::rewrite_private(self, st, &to).await;
-                self.route_inbound(st, &to).await;
+                if let Some(st) = crate::modules::pastebin::rewrite_private(self, st, &to).await {
+                    self.route_inbound(st, &to).await;
+                }
             }
             Kind::Iq => self.route_iq(sender, st, to).await,
         }

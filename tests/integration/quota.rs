@@ -5,6 +5,8 @@
 use allium::xml::Element;
 
 use crate::common::im::*;
+use crate::common::muc::*;
+use crate::common::pastebin::*;
 use crate::common::*;
 
 const HINTS: &str = "urn:xmpp:hints";
@@ -218,4 +220,254 @@ async fn bodyless_and_no_store_messages_are_not_stored_offline() {
         .filter_map(|e| e.attr("id").map(str::to_owned))
         .collect();
     assert_eq!(got, ["b", "st"]);
+}
+
+// ---------------------------------------------------------------- pastebin (item 6)
+
+/// `pastebin.max_pastes_per_day`: beyond the quota a long message is refused with
+/// `resource-constraint` and a text, not delivered in full; short ones still pass.
+#[tokio::test]
+async fn pastes_per_account_per_day_are_capped() {
+    let server = Server::builder()
+        .toml("[muc]\nenabled = true\n")
+        .toml("[pastebin]\nmax_pastes_per_day = 1\n")
+        .start();
+    for u in ["alice", "bob"] {
+        server.add_account(u, u);
+    }
+    let r = room("pastes");
+    let mut alice = user(&server, "alice", "a").await;
+    let mut bob = user(&server, "bob", "b").await;
+    alice.create_room(&r, "alice", &[]).await;
+    bob.join(&r, "bob").await;
+    alice.sync().await;
+    let from = format!("{r}/alice");
+    let long = "x\n".repeat(10);
+    alice.groupchat(&r, &long).await;
+    let first = bob
+        .recv_until("first long message", |e| is_groupchat_from(e, &from))
+        .await;
+    assert!(oob_url(&first).is_some(), "the first one is pasted");
+    alice
+        .send(&format!(
+            "<message to='{r}' type='groupchat' id='long2'><body>{long}</body></message>"
+        ))
+        .await;
+    let e = alice
+        .recv_until("the refusal", |e| e.attr("id") == Some("long2"))
+        .await;
+    assert_eq!(e.attr("type"), Some("error"), "{}", e.to_xml(CLIENT_NS));
+    assert_eq!(stanza_error(&e).as_deref(), Some("resource-constraint"));
+    assert!(!error_text(&e).is_empty());
+    bob.assert_idle("the refused message reached nobody").await;
+    alice.say(&r, "alice", "short is fine").await;
+}
+
+// ---------------------------------------------------------------- MUC (items 6, 7, 8)
+
+/// Item 8: `muc#roomconfig_roomsecret` without `passwordprotectedroom` protects the
+/// room (as Prosody does) instead of being ignored.
+#[tokio::test]
+async fn room_secret_alone_protects_the_room() {
+    let server = muc_server("", &["alice", "bob"]);
+    let mut alice = user(&server, "alice", "a").await;
+    let mut bob = user(&server, "bob", "b").await;
+    let r = room("secret");
+    alice
+        .create_room(&r, "alice", &[("muc#roomconfig_roomsecret", "s3cret")])
+        .await;
+    let (cond, _) = bob.join_error(&r, "bob", "").await;
+    assert_eq!(cond, "not-authorized", "no password given");
+    bob.join_with(&r, "bob", "<password>s3cret</password>")
+        .await;
+}
+
+/// Item 7: a locked room (created, not configured yet, §10.1.1) does not exist for
+/// anyone but its owner: messages to it answer `item-not-found`, as for a room that
+/// does not exist.
+#[tokio::test]
+async fn locked_room_answers_item_not_found_to_non_owners() {
+    let server = muc_server("", &["alice", "bob"]);
+    let mut alice = user(&server, "alice", "a").await;
+    let mut bob = user(&server, "bob", "b").await;
+    let r = room("locked");
+    let j = alice.join(&r, "alice").await;
+    assert!(j.codes().contains(&201));
+    alice.drain().await; // the subject that follows creation
+    let nowhere = room("nowhere");
+    for target in [&r, &nowhere] {
+        for (id, m) in [
+            (
+                "gc",
+                format!(
+                    "<message to='{target}' type='groupchat' id='gc'><body>hi</body></message>"
+                ),
+            ),
+            (
+                "pm",
+                format!(
+                    "<message to='{target}/alice' type='chat' id='pm'><body>hi</body></message>"
+                ),
+            ),
+            (
+                "dec",
+                format!(
+                    "<message to='{target}' id='dec'><x xmlns='{MUC_USER}'><decline to='alice@localhost'/></x></message>"
+                ),
+            ),
+        ] {
+            bob.send(&m).await;
+            let e = bob.recv_until(id, |e| e.attr("id") == Some(id)).await;
+            assert_eq!(
+                stanza_error(&e).as_deref(),
+                Some("item-not-found"),
+                "{id} to {target}: {}",
+                e.to_xml(CLIENT_NS)
+            );
+        }
+    }
+    alice.assert_idle("nothing reached the owner").await;
+}
+
+/// Item 7: a `<decline/>` is relayed only from someone with a pending invitation, and
+/// only once.
+#[tokio::test]
+async fn decline_is_relayed_only_from_a_pending_invitee() {
+    let server = muc_server("", &["alice", "bob", "carol"]);
+    let mut alice = user(&server, "alice", "a").await;
+    let mut bob = user(&server, "bob", "b").await;
+    let mut carol = user(&server, "carol", "c").await;
+    let r = room("declines");
+    alice.create_room(&r, "alice", &[]).await;
+    let decline = |id: &str| {
+        format!(
+            "<message to='{r}' id='{id}'><x xmlns='{MUC_USER}'><decline to='alice@localhost'><reason>no</reason></decline></x></message>"
+        )
+    };
+    carol.send(&decline("c1")).await;
+    let e = error_with_id(&mut carol, "c1").await;
+    alice
+        .assert_idle("an uninvited decline is not relayed")
+        .await;
+    assert!(e.is_some(), "the uninvited decline is refused");
+
+    alice
+        .send(&format!(
+            "<message to='{r}' id='inv'><x xmlns='{MUC_USER}'><invite to='bob@localhost'/></x></message>"
+        ))
+        .await;
+    bob.recv_until("invitation", |e| {
+        muc_x(e).is_some_and(|x| x.get_child("invite", MUC_USER).is_some())
+    })
+    .await;
+    bob.send(&decline("b1")).await;
+    alice
+        .recv_until("decline", |e| {
+            muc_x(e).is_some_and(|x| x.get_child("decline", MUC_USER).is_some())
+        })
+        .await;
+    bob.send(&decline("b2")).await;
+    assert!(error_with_id(&mut bob, "b2").await.is_some());
+    alice.assert_idle("a second decline is not relayed").await;
+}
+
+/// Item 7: password guessing is limited per (account, room): after
+/// `password_max_failures` wrong passwords even the right one is refused with
+/// `resource-constraint` for that account; another account is not affected.
+#[tokio::test]
+async fn room_password_guessing_is_limited_per_account_and_room() {
+    let server = muc_server("password_max_failures = 2\n", &["alice", "bob", "carol"]);
+    let mut alice = user(&server, "alice", "a").await;
+    let mut bob = user(&server, "bob", "b").await;
+    let mut carol = user(&server, "carol", "c").await;
+    let r = room("guess");
+    alice
+        .create_room(
+            &r,
+            "alice",
+            &[
+                ("muc#roomconfig_passwordprotectedroom", "1"),
+                ("muc#roomconfig_roomsecret", "right"),
+            ],
+        )
+        .await;
+    for guess in ["wrong1", "wrong2"] {
+        let (cond, _) = bob
+            .join_error(&r, "bob", &format!("<password>{guess}</password>"))
+            .await;
+        assert_eq!(cond, "not-authorized");
+    }
+    let (cond, e) = bob
+        .join_error(&r, "bob", "<password>right</password>")
+        .await;
+    assert_eq!(cond, "resource-constraint", "{}", e.to_xml(CLIENT_NS));
+    carol
+        .join_with(&r, "carol", "<password>right</password>")
+        .await;
+}
+
+/// Item 6: `muc.history_max_bytes_per_room` bounds the history in bytes, whatever the
+/// message count allows.
+#[tokio::test]
+async fn room_history_is_bounded_in_bytes() {
+    let server = muc_server("history_max_bytes_per_room = 2048\n", &["alice", "bob"]);
+    let mut alice = user(&server, "alice", "a").await;
+    let mut bob = user(&server, "bob", "b").await;
+    let r = room("bytes");
+    alice.create_room(&r, "alice", &[]).await;
+    for i in 0..10 {
+        alice
+            .say(&r, "alice", &format!("{i}{}", "y".repeat(300)))
+            .await;
+    }
+    let j = bob.join(&r, "bob").await;
+    let got = j.history_bodies();
+    assert!(
+        !got.is_empty() && got.len() < 10,
+        "history of {} messages of ~300 bytes within 2048 bytes",
+        got.len()
+    );
+    assert!(got.last().unwrap().starts_with('9'), "the newest are kept");
+}
+
+/// Item 6: `muc.max_rooms_per_account`: a further creation is refused with
+/// `resource-constraint`; once a room is gone the account may create another.
+#[tokio::test]
+async fn rooms_created_per_account_are_capped() {
+    let server = muc_server("max_rooms_per_account = 1\n", &["alice"]);
+    let mut alice = user(&server, "alice", "a").await;
+    let one = room("one");
+    let two = room("two");
+    alice.create_room(&one, "alice", &[]).await;
+    let (cond, _) = alice.join_error(&two, "alice", "").await;
+    assert_eq!(cond, "resource-constraint");
+    alice
+        .send(&format!("<presence to='{one}/alice' type='unavailable'/>"))
+        .await;
+    alice.sync().await;
+    alice.create_room(&two, "alice", &[]).await;
+}
+
+/// Item 6: `muc.max_joined_rooms_per_account`: a further join is refused with
+/// `resource-constraint`; after leaving a room the account may join another.
+#[tokio::test]
+async fn rooms_joined_per_account_are_capped() {
+    let server = muc_server(
+        "max_joined_rooms_per_account = 1\n",
+        &["alice", "bob", "carol"],
+    );
+    let mut alice = user(&server, "alice", "a").await;
+    let mut bob = user(&server, "bob", "b").await;
+    let mut carol = user(&server, "carol", "c").await;
+    let one = room("j-one");
+    let two = room("j-two");
+    alice.create_room(&one, "alice", &[]).await;
+    carol.create_room(&two, "carol", &[]).await;
+    bob.join(&one, "bob").await;
+    let (cond, _) = bob.join_error(&two, "bob", "").await;
+    assert_eq!(cond, "resource-constraint");
+    bob.send(&format!("<presence to='{one}/bob' type='unavailable'/>"))
+        .await;
+    bob.sync().await;
+    bob.join(&two, "bob").await;
 }
