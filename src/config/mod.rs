@@ -12,6 +12,7 @@
 //! | `[tls]`       | [`TlsConfig`]      | certificate, key, lowest TLS version            |
 //! | `[limits]`    | [`LimitsConfig`]   | stanza size/depth, resources (RFC 6120 §7, §13.12) |
 //! | `[auth]`      | [`AuthConfig`]     | SCRAM iterations (RFC 5802), login rate limits  |
+//! | `[roster]`    | [`RosterConfig`]   | roster quotas (RFC 6121 §2)                     |
 //! | `[offline]`   | [`OfflineConfig`]  | offline messages (XEP-0160)                     |
 //! | `[version]`   | [`VersionConfig`]  | software version (XEP-0092)                     |
 //! | `[muc]`       | [`MucConfig`]      | multi-user chat rooms (XEP-0045)                |
@@ -92,6 +93,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `[auth]`: SASL credential strength and login rate limits.
     pub auth: AuthConfig,
+    /// `[roster]`: roster quotas (RFC 6121 §2).
+    pub roster: RosterConfig,
     /// `[offline]`: offline message storage (XEP-0160).
     pub offline: OfflineConfig,
     /// `[version]`: software version answers (XEP-0092).
@@ -211,6 +214,10 @@ pub struct LimitsConfig {
     pub session_queue: u32,
     /// Seconds from connect to a bound session. Range `1..=3600`. Default `60`.
     pub handshake_timeout_secs: u64,
+    /// Most distinct recipients of directed presence (RFC 6121 §4.6) one session may
+    /// have at once (MUC rooms joined count here too); a further one is refused with
+    /// `<resource-constraint/>`. Range `1..=100_000`. Default `1000`.
+    pub max_directed_presences: u32,
 }
 
 impl Default for LimitsConfig {
@@ -224,6 +231,7 @@ impl Default for LimitsConfig {
             max_resources: 10,
             session_queue: 256,
             handshake_timeout_secs: 60,
+            max_directed_presences: 1000,
         }
     }
 }
@@ -257,6 +265,34 @@ impl Default for AuthConfig {
             max_failures_per_account: 5,
             max_failures_per_source: 20,
             failure_window_secs: 300,
+        }
+    }
+}
+
+/// `[roster]`: what an account may store in its roster (RFC 6121 §2). Refusals are
+/// stanza errors on the roster set (or on the subscription presence that would add an
+/// item); nothing already stored is touched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RosterConfig {
+    /// Most items in one roster; adding one more is refused with
+    /// `<resource-constraint/>` (updating an existing item always works).
+    /// Range `1..=100_000`. Default `1000`.
+    pub max_items: u32,
+    /// Most `<group/>` elements on one item (RFC 6121 §2.1.2.6); more are refused with
+    /// `<not-acceptable/>`. Range `1..=1000`. Default `32`.
+    pub max_groups_per_item: u32,
+    /// Longest item name or group name, in bytes of UTF-8 (RFC 6121 §2.3.3:
+    /// `<not-acceptable/>` beyond). Range `1..=65_535`. Default `1024`.
+    pub max_name_bytes: u32,
+}
+
+impl Default for RosterConfig {
+    fn default() -> Self {
+        Self {
+            max_items: 1000,
+            max_groups_per_item: 32,
+            max_name_bytes: 1024,
         }
     }
 }
@@ -321,6 +357,30 @@ pub struct MucConfig {
     /// Occupants a new room admits (`muc#roomconfig_maxusers`). Range `1..=10_000`.
     /// Default `200`.
     pub default_max_occupants: u32,
+    /// Most rooms one account may have created that still exist on one service; a
+    /// further creation is refused with `<resource-constraint/>`. Range `1..=100_000`.
+    /// Default `100`.
+    pub max_rooms_per_account: u32,
+    /// Most rooms of one service one account may be an occupant of at once; a further
+    /// join is refused with `<resource-constraint/>`. Range `1..=100_000`. Default `500`.
+    pub max_joined_rooms_per_account: u32,
+    /// Bytes of serialized messages one room's in-memory history may hold; the oldest
+    /// are dropped beyond (whatever `history_max` says). Range `1024..=1_073_741_824`.
+    /// Default `1048576` (1 MiB).
+    pub history_max_bytes_per_room: u64,
+    /// Bytes of history all rooms of one service may hold together; beyond, the room
+    /// being written to drops its oldest messages, and a message that still does not
+    /// fit is delivered but not kept in the history.
+    /// Range `history_max_bytes_per_room..=17_179_869_184`. Default `67108864` (64 MiB).
+    pub history_max_bytes_total: u64,
+    /// Wrong passwords one account may try on one password-protected room within
+    /// `password_failure_window_secs`; then joins of that room by that account are
+    /// refused with `<resource-constraint/>` (type `wait`) until the window passes.
+    /// Range `1..=1000`. Default `5`.
+    pub password_max_failures: u32,
+    /// Window of the password failure counter, in seconds. Range `1..=86_400`.
+    /// Default `300`.
+    pub password_failure_window_secs: u64,
 }
 
 impl Default for MucConfig {
@@ -333,6 +393,12 @@ impl Default for MucConfig {
             history_max: 100,
             public_logs_available: false,
             default_max_occupants: 200,
+            max_rooms_per_account: 100,
+            max_joined_rooms_per_account: 500,
+            history_max_bytes_per_room: 1 << 20,
+            history_max_bytes_total: 64 << 20,
+            password_max_failures: 5,
+            password_failure_window_secs: 300,
         }
     }
 }
@@ -402,6 +468,11 @@ pub struct PastebinConfig {
     /// Seconds a paste is served; then it answers 404 and is deleted.
     /// Range `1..=31_536_000` (a year). Default `86400` (24 h).
     pub expire_secs: u64,
+    /// Pastes one account may cause in any 24 hours (counted in memory only, never
+    /// stored with the paste); a long message beyond is refused with
+    /// `<resource-constraint/>` rather than delivered in full. Range `1..=1_000_000`.
+    /// Default `100`.
+    pub max_pastes_per_day: u32,
 }
 
 impl Default for PastebinConfig {
@@ -414,6 +485,7 @@ impl Default for PastebinConfig {
             max_lines: 5,
             summary_chars: 150,
             expire_secs: 86_400,
+            max_pastes_per_day: 100,
         }
     }
 }

@@ -24,6 +24,16 @@ const MAX_FAILURES_PER_ACCOUNT: RangeInclusive<u32> = 1..=1000;
 const MAX_FAILURES_PER_SOURCE: RangeInclusive<u32> = 1..=10_000;
 const FAILURE_WINDOW_SECS: RangeInclusive<u64> = 1..=86_400;
 const OFFLINE_MAX_MESSAGES: RangeInclusive<u32> = 1..=10_000;
+const MAX_DIRECTED_PRESENCES: RangeInclusive<u32> = 1..=100_000;
+const ROSTER_MAX_ITEMS: RangeInclusive<u32> = 1..=100_000;
+const ROSTER_MAX_GROUPS: RangeInclusive<u32> = 1..=1000;
+const ROSTER_MAX_NAME_BYTES: RangeInclusive<u32> = 1..=65_535;
+const MUC_ROOMS_PER_ACCOUNT: RangeInclusive<u32> = 1..=100_000;
+const MUC_HISTORY_BYTES_PER_ROOM: RangeInclusive<u64> = 1024..=1 << 30;
+const MUC_HISTORY_BYTES_TOTAL_MAX: u64 = 16 << 30;
+const MUC_PASSWORD_FAILURES: RangeInclusive<u32> = 1..=1000;
+const MUC_PASSWORD_WINDOW_SECS: RangeInclusive<u64> = 1..=86_400;
+const PASTEBIN_PER_DAY: RangeInclusive<u32> = 1..=1_000_000;
 
 const MUC_HISTORY_MAX: RangeInclusive<u32> = 0..=1000;
 const MUC_MAX_OCCUPANTS: RangeInclusive<u32> = 1..=10_000;
@@ -319,6 +329,26 @@ impl Config {
             self.offline.max_messages,
             OFFLINE_MAX_MESSAGES,
         );
+        range(
+            p,
+            "limits.max_directed_presences",
+            l.max_directed_presences,
+            MAX_DIRECTED_PRESENCES,
+        );
+        let r = &self.roster;
+        range(p, "roster.max_items", r.max_items, ROSTER_MAX_ITEMS);
+        range(
+            p,
+            "roster.max_groups_per_item",
+            r.max_groups_per_item,
+            ROSTER_MAX_GROUPS,
+        );
+        range(
+            p,
+            "roster.max_name_bytes",
+            r.max_name_bytes,
+            ROSTER_MAX_NAME_BYTES,
+        );
     }
 }
 
@@ -363,6 +393,42 @@ impl Config {
             "muc.default_max_occupants",
             m.default_max_occupants,
             MUC_MAX_OCCUPANTS,
+        );
+        range(
+            p,
+            "muc.max_rooms_per_account",
+            m.max_rooms_per_account,
+            MUC_ROOMS_PER_ACCOUNT,
+        );
+        range(
+            p,
+            "muc.max_joined_rooms_per_account",
+            m.max_joined_rooms_per_account,
+            MUC_ROOMS_PER_ACCOUNT,
+        );
+        range(
+            p,
+            "muc.history_max_bytes_per_room",
+            m.history_max_bytes_per_room,
+            MUC_HISTORY_BYTES_PER_ROOM,
+        );
+        range(
+            p,
+            "muc.history_max_bytes_total",
+            m.history_max_bytes_total,
+            m.history_max_bytes_per_room..=MUC_HISTORY_BYTES_TOTAL_MAX,
+        );
+        range(
+            p,
+            "muc.password_max_failures",
+            m.password_max_failures,
+            MUC_PASSWORD_FAILURES,
+        );
+        range(
+            p,
+            "muc.password_failure_window_secs",
+            m.password_failure_window_secs,
+            MUC_PASSWORD_WINDOW_SECS,
         );
     }
 }
@@ -498,6 +564,12 @@ impl Config {
             "pastebin.expire_secs",
             b.expire_secs,
             PASTEBIN_EXPIRE_SECS,
+        );
+        range(
+            p,
+            "pastebin.max_pastes_per_day",
+            b.max_pastes_per_day,
+            PASTEBIN_PER_DAY,
         );
     }
 }

@@ -1,15 +1,25 @@
 //! XEP-0160 offline messages: stored durably when no session can take them, delivered
 //! with a XEP-0203 delay stamp at the next available presence.
 //!
-//! Only messages of type `normal` and `chat` that carry content are stored (XEP-0160 §3);
-//! chat-state-only notifications (XEP-0085) are dropped. A message is committed to the
-//! database before the sender's stanza is considered delivered; when the recipient's
-//! storage holds `offline.max_messages`, the sender gets `service-unavailable` with an
-//! explanation (XEP-0160 §4).
+//! Only messages of type `normal` and `chat` that carry a `<body/>` are stored
+//! (XEP-0160 §3): receipts, chat states, markers and other body-less notifications are
+//! dropped, as are messages with a XEP-0334 `<no-store/>` or `<no-permanent-store/>`
+//! hint; a `<store/>` hint stores a message even without body (XEP-0334 §4). A message
+//! is committed to the database before the sender's stanza is considered delivered.
 //!
 //! # Security
 //! Stored messages are whatever the sender sent: end-to-end encrypted payloads stay
 //! opaque. They are deleted once queued to a session.
+//!
+//! When the recipient's storage holds `offline.max_messages`, the answer must not tell
+//! the sender whether the recipient is online: a message delivered to an online
+//! session gets no answer, so a refused one may only be answered to a sender who sees
+//! the recipient's presence anyway (the recipient's roster has the sender with
+//! subscription `from` or `both`, or the sender is the recipient's own account). They
+//! get `service-unavailable` with an explanation (XEP-0160 §4); any other sender gets
+//! no answer, exactly as if the message had been delivered. The refused message is
+//! dropped: the recipient's storage is full, and telling a stranger so would reveal
+//! that the recipient is offline (RFC 6121 §11, presence leaks).
 
 use std::sync::Arc;
 
@@ -19,13 +29,44 @@ use tracing::debug;
 use crate::ns;
 use crate::router::{Router, SessionEntry};
 use crate::stanza::{Condition, Stanza, StanzaError};
-use crate::storage::Error as StorageError;
+use crate::storage::{Error as StorageError, Subscription};
 use crate::xml::Element;
 
-const CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
+/// XEP-0334 message processing hints.
+const HINTS: &str = "urn:xmpp:hints";
 
+/// Whether a message is stored for an offline recipient: `normal` or `chat`, not
+/// hinted `<no-store/>` / `<no-permanent-store/>`, and with a `<body/>` or a `<store/>`
+/// hint (XEP-0160 §3, XEP-0334 §4).
 fn storable(st: &Stanza) -> bool {
-    matches!(st.type_attr(), "normal" | "chat") && st.el().children().any(|c| c.ns() != CHATSTATES)
+    if !matches!(st.type_attr(), "normal" | "chat") {
+        return false;
+    }
+    let el = st.el();
+    if el.has_child("no-store", HINTS) || el.has_child("no-permanent-store", HINTS) {
+        return false;
+    }
+    el.has_child("body", el.ns()) || el.has_child("store", HINTS)
+}
+
+/// Whether `sender` (a full JID stamped by the router) may learn that `owner` is
+/// offline: it is one of `owner`'s sessions, or `owner`'s roster has its bare JID with
+/// subscription `from` or `both` (it receives `owner`'s presence, RFC 6121 §4.2).
+async fn sees_presence(router: &Arc<Router>, st: &Stanza, owner: &BareJid) -> bool {
+    let Ok(Some(from)) = st.from() else {
+        return false;
+    };
+    let from = from.to_bare();
+    if &from == owner {
+        return true;
+    }
+    matches!(
+        router
+            .storage()
+            .roster_item(owner.as_str(), from.as_str())
+            .await,
+        Ok(Some(item)) if matches!(item.subscription, Subscription::From | Subscription::Both)
+    )
 }
 
 fn now() -> i64 {
@@ -35,7 +76,9 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Stores a message for `owner`, or bounces it to its sender when storage is off or full.
+/// Stores a message for `owner` if it is storable (see the module docs), or bounces it to its sender
+/// when storage is off, or full and the sender sees `owner`'s presence (see the
+/// module's Security section).
 pub async fn store(router: &Arc<Router>, st: Stanza, owner: &BareJid) {
     if !storable(&st) {
         return;
@@ -68,9 +111,13 @@ pub async fn store(router: &Arc<Router>, st: Stanza, owner: &BareJid) {
             }
         }
         Err(StorageError::OfflineQuotaReached) => {
-            let err = StanzaError::from_condition(Condition::ServiceUnavailable)
-                .with_text("the recipient's offline message storage is full");
-            router.bounce_to_sender(&st, err);
+            if sees_presence(router, &st, owner).await {
+                let err = StanzaError::from_condition(Condition::ServiceUnavailable)
+                    .with_text("the recipient's offline message storage is full");
+                router.bounce_to_sender(&st, err);
+            } else {
+                debug!("offline storage full; message dropped without answer");
+            }
         }
         Err(e) => {
             debug!(error = %e, "offline store failed");

@@ -25,6 +25,10 @@
 //!   are deleted by a periodic sweep ([`spawn_sweeper`]); the database overwrites
 //!   deleted rows (`secure_delete`).
 //! - Bodies are never logged.
+//! - Each account may cause at most `max_pastes_per_day` pastes in any 24 hours; a
+//!   long message beyond is refused with `resource-constraint` and a text (it is not
+//!   delivered in full either, so the limit cannot be bypassed). The count is kept in
+//!   memory only, per bare JID, and never stored with the pastes.
 //!
 //! # Limitations
 //! - Only messages with exactly one `<body/>` are pasted (several `xml:lang` variants
@@ -37,19 +41,20 @@
 //! - Without any HTTP base URL (HTTP listener off and no onion service), nothing is
 //!   pasted.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use hyper::{Method, Response, StatusCode, header};
-use jid::Jid;
+use jid::{BareJid, Jid};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::config::PastebinConfig;
 use crate::http::{Endpoint, HttpRequest, OOB, ResponseBody, SharedBaseUrls, Via};
 use crate::router::Router;
-use crate::stanza::{Kind, Stanza};
+use crate::stanza::{Condition, Kind, Stanza, StanzaError};
 use crate::storage::Storage;
 use crate::xml::Element;
 
@@ -208,14 +213,66 @@ pub enum Scope {
     Private,
 }
 
+/// The window of `max_pastes_per_day`.
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// Accounts tracked before the paste counters drop accounts with no paste in the window.
+const COUNTERS_PRUNE_AT: usize = 10_000;
+
+/// Pastes per account in the last 24 hours, in memory only.
+#[derive(Debug, Default)]
+struct Counters {
+    by_account: HashMap<BareJid, VecDeque<Instant>>,
+}
+
+impl Counters {
+    /// Records a paste by `who` at `now` unless it already made `max` in the window
+    /// before `now`; `false` when over the quota.
+    fn take(&mut self, who: &BareJid, now: Instant, max: usize) -> bool {
+        let fresh = |t: &Instant| now.saturating_duration_since(*t) < DAY;
+        if self.by_account.len() >= COUNTERS_PRUNE_AT {
+            self.by_account.retain(|_, q| q.back().is_some_and(fresh));
+        }
+        let q = self.by_account.entry(who.clone()).or_default();
+        while q.front().is_some_and(|t| !fresh(t)) {
+            q.pop_front();
+        }
+        if q.len() >= max {
+            return false;
+        }
+        q.push_back(now);
+        true
+    }
+}
+
 /// The pastebin: settings, storage and the base URLs handed out.
 pub struct Pastebin {
     limits: Limits,
     rooms: bool,
     private_messages: bool,
     expire_secs: u64,
+    max_per_day: usize,
+    counters: Mutex<Counters>,
     urls: SharedBaseUrls,
     storage: Storage,
+}
+
+/// What [`Pastebin::paste`] did with a message.
+#[derive(Debug)]
+pub enum PasteOutcome {
+    /// Not pasted: short, encrypted, scope off, no base URL, or storing failed.
+    Unchanged,
+    /// Pasted: send the rewritten message instead.
+    Pasted(Pasted),
+    /// Long, but its author reached `max_pastes_per_day`: refuse it.
+    OverQuota,
+}
+
+/// The refusal of a long message beyond `pastebin.max_pastes_per_day`.
+pub fn over_quota_error() -> StanzaError {
+    StanzaError::from_condition(Condition::ResourceConstraint).with_text(
+        "daily limit of long messages reached: send a shorter message or try again later",
+    )
 }
 
 /// A message that was pasted: the rewritten element, and the paste id (to
@@ -236,32 +293,48 @@ impl Pastebin {
             rooms: cfg.rooms,
             private_messages: cfg.private_messages,
             expire_secs: cfg.expire_secs,
+            max_per_day: usize::try_from(cfg.max_pastes_per_day).unwrap_or(usize::MAX),
+            counters: Mutex::new(Counters::default()),
             urls,
             storage,
         })
     }
 
-    /// Pastes `msg` if it is long and `scope` is enabled: stores the body and returns
-    /// the rewritten message. The URL is the clearnet one when there is one (sessions
-    /// via the onion service get it rewritten by [`crate::http::localize`]), else the
-    /// onion one. `None` leaves the message unchanged (also when storing fails).
-    pub async fn paste(&self, msg: &Element, scope: Scope) -> Option<Pasted> {
+    /// Pastes `msg` (sent by `author`) if it is long and `scope` is enabled: stores
+    /// the body and returns the rewritten message, or [`PasteOutcome::OverQuota`] when
+    /// `author` reached `max_pastes_per_day`. The URL is the clearnet one when there is
+    /// one (sessions via the onion service get it rewritten by
+    /// [`crate::http::localize`]), else the onion one.
+    pub async fn paste(&self, msg: &Element, scope: Scope, author: &BareJid) -> PasteOutcome {
         let enabled = match scope {
             Scope::Room => self.rooms,
             Scope::Private => self.private_messages,
         };
         if !enabled {
-            return None;
+            return PasteOutcome::Unchanged;
         }
-        let body = paste_body(msg, &self.limits)?;
-        let base = crate::http::read_base_urls(&self.urls)
-            .for_via(Via::Clearnet)?
-            .to_owned();
+        let Some(body) = paste_body(msg, &self.limits) else {
+            return PasteOutcome::Unchanged;
+        };
+        let Some(base) = crate::http::read_base_urls(&self.urls)
+            .for_via(Via::Clearnet)
+            .map(str::to_owned)
+        else {
+            return PasteOutcome::Unchanged;
+        };
+        let admitted = match self.counters.lock() {
+            Ok(mut c) => c.take(author, Instant::now(), self.max_per_day),
+            Err(_) => false,
+        };
+        if !admitted {
+            debug!("paste refused: daily quota reached");
+            return PasteOutcome::OverQuota;
+        }
         let id = new_id();
         let expires = expiry(self.expire_secs);
         if let Err(e) = self.storage.put_paste(&id, &body, expires).await {
             debug!(error = %e, "paste not stored; message left as is");
-            return None;
+            return PasteOutcome::Unchanged;
         }
         let mut el = msg.clone();
         replace_body(
@@ -269,7 +342,7 @@ impl Pastebin {
             &summary(&body, self.limits.summary_chars),
             &format!("{base}{PREFIX}{id}"),
         );
-        Some(Pasted { el, id })
+        PasteOutcome::Pasted(Pasted { el, id })
     }
 
     /// Deletes a paste made for a message that was then refused.
@@ -289,10 +362,12 @@ impl Pastebin {
     }
 }
 
-/// Hook of the MUC service: a groupchat message of an occupant, before fan-out.
-/// `Some` when it was pasted (then send the returned element instead).
-pub async fn rewrite(router: &Router, msg: &Element) -> Option<Pasted> {
-    router.pastebin()?.paste(msg, Scope::Room).await
+/// Hook of the MUC service: a groupchat message of occupant `author`, before fan-out.
+pub async fn rewrite(router: &Router, msg: &Element, author: &BareJid) -> PasteOutcome {
+    match router.pastebin() {
+        Some(p) => p.paste(msg, Scope::Room, author).await,
+        None => PasteOutcome::Unchanged,
+    }
 }
 
 /// Deletes the paste of a message the room then refused.
@@ -304,10 +379,11 @@ pub async fn discard(router: &Router, pasted: &Pasted) {
 
 /// Hook of the router: a message a client sent to `to`. Pastes `chat` and `normal`
 /// messages to local accounts when `private_messages` is on; anything else is
-/// returned unchanged.
-pub async fn rewrite_private(router: &Router, st: Stanza, to: &Jid) -> Stanza {
+/// returned unchanged. `None` when the sender reached `max_pastes_per_day`: the
+/// message was answered with [`over_quota_error`] and is not to be delivered.
+pub async fn rewrite_private(router: &Router, st: Stanza, to: &Jid) -> Option<Stanza> {
     let Some(pastebin) = router.pastebin() else {
-        return st;
+        return Some(st);
     };
     if !pastebin.private_messages
         || st.kind() != Kind::Message
@@ -315,11 +391,21 @@ pub async fn rewrite_private(router: &Router, st: Stanza, to: &Jid) -> Stanza {
         || to.node().is_none()
         || !router.is_local_domain(to.domain().as_str())
     {
-        return st;
+        return Some(st);
     }
-    match pastebin.paste(st.el(), Scope::Private).await {
-        Some(p) => Stanza::new_from(p.el),
-        None => st,
+    let Ok(Some(from)) = st.from() else {
+        return Some(st);
+    };
+    match pastebin
+        .paste(st.el(), Scope::Private, &from.to_bare())
+        .await
+    {
+        PasteOutcome::Pasted(p) => Some(Stanza::new_from(p.el)),
+        PasteOutcome::Unchanged => Some(st),
+        PasteOutcome::OverQuota => {
+            router.bounce_to_sender(&st, over_quota_error());
+            None
+        }
     }
 }
 
@@ -441,6 +527,22 @@ fn now_unix() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn daily_counter_is_per_account_and_slides() {
+        let mut c = Counters::default();
+        let a = BareJid::new("a@example.org").unwrap();
+        let b = BareJid::new("b@example.org").unwrap();
+        let t0 = Instant::now();
+        assert!(c.take(&a, t0, 2));
+        assert!(c.take(&a, t0, 2));
+        assert!(
+            !c.take(&a, t0 + Duration::from_secs(60), 2),
+            "third in a day"
+        );
+        assert!(c.take(&b, t0, 2), "another account has its own count");
+        assert!(c.take(&a, t0 + DAY, 2), "a day later the oldest expired");
+    }
 
     const NS: &str = "jabber:client";
 

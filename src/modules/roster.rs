@@ -1,5 +1,11 @@
 //! RFC 6121 §2 roster management: get, set (add/update), remove, and roster pushes.
 //!
+//! # Security
+//! A roster is bounded (`[roster]`): a new item beyond `max_items` is refused with
+//! `resource-constraint`; more than `max_groups_per_item` groups, or a name or group
+//! longer than `max_name_bytes`, with `not-acceptable` (RFC 6121 §2.3.3). Each error
+//! carries a text naming the limit.
+//!
 //! # Limitations
 //! Roster versioning (§2.6) is not offered: every get returns the whole roster.
 
@@ -14,9 +20,6 @@ use crate::router::Router;
 use crate::stanza::{Condition, Stanza, StanzaError};
 use crate::storage::{RosterItem, Subscription};
 use crate::xml::Element;
-
-/// Longest roster item name or group name accepted, in bytes.
-const MAX_NAME: usize = 1024;
 
 /// `jabber:iq:roster` get and set on the user's own account.
 pub struct RosterModule;
@@ -110,18 +113,29 @@ async fn set(cx: &ModuleCtx<'_>, st: &Stanza) -> Outcome {
                 .attr("name")
                 .filter(|n| !n.is_empty())
                 .map(str::to_owned);
+            let cfg = cx.router.config();
             let mut groups: Vec<String> = Vec::new();
             for g in item.children().filter(|c| c.is("group", ns::ROSTER)) {
                 let g = g.text();
                 if g.is_empty() || groups.contains(&g) {
                     return Outcome::Reject(Condition::NotAcceptable.into());
                 }
+                if groups.len() >= cfg.roster_max_groups {
+                    return Outcome::Reject(
+                        StanzaError::from_condition(Condition::NotAcceptable)
+                            .with_text("too many groups on one roster item"),
+                    );
+                }
                 groups.push(g);
             }
-            if name.as_ref().is_some_and(|n| n.len() > MAX_NAME)
-                || groups.iter().any(|g| g.len() > MAX_NAME)
+            let max_name = cfg.roster_max_name_bytes;
+            if name.as_ref().is_some_and(|n| n.len() > max_name)
+                || groups.iter().any(|g| g.len() > max_name)
             {
-                return Outcome::Reject(Condition::NotAcceptable.into());
+                return Outcome::Reject(
+                    StanzaError::from_condition(Condition::NotAcceptable)
+                        .with_text("roster item name or group name too long"),
+                );
             }
             let existing = match storage.roster_item(owner, contact.as_str()).await {
                 Ok(e) => e,
@@ -137,13 +151,25 @@ async fn set(cx: &ModuleCtx<'_>, st: &Stanza) -> Outcome {
                 ask,
                 groups,
             };
-            if storage.put_roster_item(owner, &it).await.is_err() {
-                return Outcome::Reject(Condition::InternalServerError.into());
+            match storage
+                .put_roster_item_capped(owner, &it, cfg.roster_max_items)
+                .await
+            {
+                Ok(()) => {}
+                Err(crate::storage::Error::RosterFull) => return Outcome::Reject(roster_full()),
+                Err(_) => return Outcome::Reject(Condition::InternalServerError.into()),
             }
             push(cx.router, &cx.account, &it, false);
             Outcome::Reply(st.iq_result(None))
         }
     }
+}
+
+/// The refusal of a new roster item beyond `roster.max_items`: `resource-constraint`
+/// (type `wait`), with a text.
+pub fn roster_full() -> StanzaError {
+    StanzaError::from_condition(Condition::ResourceConstraint)
+        .with_text("the roster has the maximum number of items")
 }
 
 /// `<item/>` for a roster result or push (§2.1.2).

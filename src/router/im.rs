@@ -44,14 +44,25 @@ pub(super) async fn outbound_presence(
             }
         }
         ("" | "unavailable", Some(to)) => {
-            // Directed presence (§4.6): remember recipients so they hear about the end.
-            sender.with_presence(|p| {
-                if ptype.is_empty() {
-                    p.directed.insert(to.clone());
-                } else {
+            // Directed presence (§4.6): remember recipients so they hear about the end,
+            // at most `limits.max_directed_presences` of them.
+            let max = router.config().max_directed_presences;
+            let admitted = sender.with_presence(|p| {
+                if !ptype.is_empty() {
                     p.directed.remove(&to);
+                    true
+                } else if p.directed.contains(&to) || p.directed.len() < max {
+                    p.directed.insert(to.clone());
+                    true
+                } else {
+                    false
                 }
             });
+            if !admitted {
+                let err = StanzaError::from_condition(Condition::ResourceConstraint)
+                    .with_text("too many directed presence recipients");
+                return router.bounce(sender, &st, err);
+            }
             router.route_inbound(st, &to).await;
         }
         ("subscribe" | "subscribed" | "unsubscribe" | "unsubscribed", Some(to)) => {
@@ -375,6 +386,7 @@ async fn subscription_out(
         .flatten();
     let mut send_own_presence = false;
     let mut send_unavailable = false;
+    let is_new = item.is_none();
     let updated: Option<RosterItem> = match ptype {
         "subscribe" => {
             let mut it = item.unwrap_or_else(|| new_item(contact));
@@ -424,8 +436,19 @@ async fn subscription_out(
         _ => None,
     };
     if let Some(it) = &updated {
-        if storage.put_roster_item(user.as_str(), it).await.is_err() {
-            return;
+        // A new item counts against `roster.max_items`; changing an existing one never
+        // fails on the quota.
+        let max = if is_new {
+            router.config().roster_max_items
+        } else {
+            u32::MAX
+        };
+        match storage.put_roster_item_capped(user.as_str(), it, max).await {
+            Ok(()) => {}
+            Err(crate::storage::Error::RosterFull) => {
+                return router.bounce_to_sender(&st, roster::roster_full());
+            }
+            Err(_) => return,
         }
         roster::push(router, user, it, false);
     }

@@ -54,6 +54,14 @@ pub struct RouterConfig {
     pub offline_enabled: bool,
     /// XEP-0160 per-account limit.
     pub offline_max: u32,
+    /// Most items per roster (`roster.max_items`).
+    pub roster_max_items: u32,
+    /// Most groups per roster item (`roster.max_groups_per_item`).
+    pub roster_max_groups: usize,
+    /// Longest roster item or group name in bytes (`roster.max_name_bytes`).
+    pub roster_max_name_bytes: usize,
+    /// Most directed-presence recipients per session (`limits.max_directed_presences`).
+    pub max_directed_presences: usize,
 }
 
 /// Why a resource could not be bound (RFC 6120 §7.6.2).
@@ -259,8 +267,9 @@ impl Router {
             Kind::Presence => im::outbound_presence(self, sender, st, to).await,
             Kind::Message => {
                 let to = to.unwrap_or_else(|| Jid::from(sender.full.to_bare()));
-                let st = crate::modules::pastebin::rewrite_private(self, st, &to).await;
-                self.route_inbound(st, &to).await;
+                if let Some(st) = crate::modules::pastebin::rewrite_private(self, st, &to).await {
+                    self.route_inbound(st, &to).await;
+                }
             }
             Kind::Iq => self.route_iq(sender, st, to).await,
         }

@@ -143,6 +143,10 @@ pub enum Error {
     /// (XEP-0160 §3; the router then bounces with `service-unavailable`).
     #[error("the offline message quota is reached")]
     OfflineQuotaReached,
+    /// [`Storage::put_roster_item_capped`]: the item is new and the roster already has
+    /// the maximum number of items (`roster.max_items`).
+    #[error("the roster is full")]
+    RosterFull,
     /// The database schema (`PRAGMA user_version`) is newer than this program knows.
     #[error("database schema version {found} is newer than the newest known version {known}")]
     TooNew {
@@ -681,6 +685,7 @@ mod tests {
             Error::AccountExists,
             Error::NoSuchAccount,
             Error::OfflineQuotaReached,
+            Error::RosterFull,
             Error::Closed,
         ] {
             assert!(!e.to_string().contains('@'));

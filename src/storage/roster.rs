@@ -182,10 +182,42 @@ impl Storage {
     /// [`Error::NoSuchAccount`] if `owner` has no account (nothing written);
     /// [`Error::Sqlite`], [`Error::Closed`], [`Error::Join`].
     pub async fn put_roster_item(&self, owner: &str, item: &RosterItem) -> Result<(), Error> {
+        self.put_roster_item_capped(owner, item, u32::MAX).await
+    }
+
+    /// As [`Storage::put_roster_item`], but a **new** item is refused when `owner`
+    /// already has `max_items` items (RFC 6121 §2.3; `roster.max_items`). The count and
+    /// the insert are one transaction, so concurrent sets never exceed the limit.
+    /// Replacing an existing item is never refused.
+    ///
+    /// # Errors
+    /// [`Error::RosterFull`] (nothing written); otherwise as [`Storage::put_roster_item`].
+    pub async fn put_roster_item_capped(
+        &self,
+        owner: &str,
+        item: &RosterItem,
+        max_items: u32,
+    ) -> Result<(), Error> {
         let owner = owner.to_owned();
         let item = item.clone();
         self.write(move |tx| {
             let account = require_account(tx, &owner)?;
+            if max_items != u32::MAX {
+                let exists: bool = tx
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM roster_items \
+                         WHERE account_id = ?1 AND contact = ?2)",
+                    )?
+                    .query_row(params![account, item.jid], |r| r.get(0))?;
+                if !exists {
+                    let count: i64 = tx
+                        .prepare_cached("SELECT count(*) FROM roster_items WHERE account_id = ?1")?
+                        .query_row([account], |r| r.get(0))?;
+                    if count >= i64::from(max_items) {
+                        return Err(Error::RosterFull);
+                    }
+                }
+            }
             let id: i64 = tx
                 .prepare_cached(
                     "INSERT INTO roster_items (account_id, contact, name, subscription, ask) \
@@ -415,6 +447,21 @@ mod tests {
                 .groups
                 .is_empty()
         );
+    }
+
+    #[tokio::test]
+    async fn capped_put_refuses_only_new_items_beyond_the_limit() {
+        let (_d, s) = temp_storage();
+        s.create_account(A, &creds(1)).await.unwrap();
+        s.put_roster_item_capped(A, &item(B, &[]), 1).await.unwrap();
+        assert!(matches!(
+            s.put_roster_item_capped(A, &item(C, &[]), 1).await,
+            Err(Error::RosterFull)
+        ));
+        s.put_roster_item_capped(A, &item(B, &["g"]), 1)
+            .await
+            .unwrap();
+        assert_eq!(s.roster(A).await.unwrap(), vec![item(B, &["g"])]);
     }
 
     #[tokio::test]

@@ -18,6 +18,7 @@ mod muc_smoke;
 mod offline;
 mod onion;
 mod pastebin;
+mod quota;
 mod services;
 mod smoke;
 mod stream;

@@ -49,8 +49,10 @@ async fn offline_messages_survive_restart_in_order_with_delay_once() {
     alice.assert_idle("not delivered twice").await;
 }
 
-/// XEP-0160 §4 (`offline.max_messages`): when the storage is full the sender gets
-/// `service-unavailable`; the stored ones are still delivered.
+/// XEP-0160 §4 (`offline.max_messages`): when the storage is full a sender who sees
+/// the recipient's presence gets `service-unavailable` (a stranger gets no answer, see
+/// `quota::offline_quota_answer_is_the_same_whether_the_target_is_online_or_not`); the
+/// stored ones are still delivered.
 #[tokio::test]
 async fn offline_quota_refuses_with_service_unavailable() {
     let server = Server::builder()
@@ -58,7 +60,14 @@ async fn offline_quota_refuses_with_service_unavailable() {
         .start();
     server.add_account("alice", "pw-a");
     server.add_account("bob", "pw-b");
+    let mut alice = server.login("alice", "pw-a", "phone").await;
+    alice.available().await;
     let mut bob = server.login("bob", "pw-b", "desk").await;
+    bob.available().await;
+    subscribe(&mut bob, &mut alice).await;
+    alice.close().await;
+    bob.expect_presence("alice@localhost/phone", "unavailable")
+        .await;
     bob.chat("alice@localhost", "one").await;
     bob.chat("alice@localhost", "two").await;
     bob.assert_idle("two fit").await;

@@ -1,19 +1,37 @@
 //! Room history in memory (XEP-0045 §7.2.14, §17.1.3): the last messages of a room,
 //! replayed to a joiner with a XEP-0203 delay, limited by the joiner's `<history/>`.
 //! Nothing here is ever written to disk or logged.
+//!
+//! A history is bounded by a message count (the room's `muc#maxhistoryfetch`), by
+//! bytes per room (`muc.history_max_bytes_per_room`) and, through a counter shared by
+//! every room of the service, by bytes in total (`muc.history_max_bytes_total`).
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::ns;
 use crate::xml::Element;
 
 /// One remembered groupchat message: the stanza as reflected (from the occupant JID,
-/// without `to`), when it was sent, and its serialized length in characters.
+/// without `to`), when it was sent, and its serialized length in characters and bytes.
 #[derive(Debug, Clone)]
 struct Entry {
     el: Element,
     stamp: i64,
     chars: usize,
+    bytes: usize,
+}
+
+/// Bounds on one push: messages and bytes of this room, and the service-wide bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Caps {
+    /// Most messages kept (the room's `muc#maxhistoryfetch`).
+    pub messages: usize,
+    /// Most bytes of serialized messages kept by this room.
+    pub room_bytes: usize,
+    /// Most bytes kept by all the rooms sharing the total counter.
+    pub total_bytes: usize,
 }
 
 /// The joiner's limits (`<history maxchars maxstanzas seconds since/>`, §7.2.14); `None`
@@ -42,25 +60,98 @@ impl Request {
     }
 }
 
-/// The history of one room, bounded by `capacity` messages.
+/// The history of one room. Its bytes are also counted in a total shared with the
+/// other rooms of the service (see [`History::attach`]), and taken off it when the
+/// history is dropped.
 #[derive(Debug, Default)]
 pub struct History {
     entries: VecDeque<Entry>,
+    bytes: usize,
+    total: Option<Arc<AtomicUsize>>,
+}
+
+impl Drop for History {
+    fn drop(&mut self) {
+        self.release(self.bytes);
+    }
 }
 
 impl History {
-    /// Remembers a reflected message, dropping the oldest beyond `capacity`.
-    pub fn push(&mut self, el: Element, stamp: i64, capacity: usize) {
-        let chars = el.to_xml(ns::CLIENT).chars().count();
-        self.entries.push_back(Entry { el, stamp, chars });
-        self.trim(capacity);
+    /// Counts this history's bytes in the service-wide `total` from now on.
+    pub fn attach(&mut self, total: Arc<AtomicUsize>) {
+        total.fetch_add(self.bytes, Ordering::Relaxed);
+        if let Some(old) = self.total.replace(total) {
+            old.fetch_sub(self.bytes, Ordering::Relaxed);
+        }
+    }
+
+    fn release(&self, n: usize) {
+        if let Some(t) = &self.total {
+            t.fetch_sub(n, Ordering::Relaxed);
+        }
+    }
+
+    fn total_now(&self) -> usize {
+        self.total.as_ref().map_or(0, |t| t.load(Ordering::Relaxed))
+    }
+
+    fn pop_oldest(&mut self) -> bool {
+        match self.entries.pop_front() {
+            Some(e) => {
+                self.bytes -= e.bytes;
+                self.release(e.bytes);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Remembers a reflected message, dropping the oldest beyond `caps`. A message
+    /// that does not fit even once this room's history is empty (larger than
+    /// `room_bytes`, or the other rooms hold `total_bytes`) is not kept; returns
+    /// whether it was.
+    pub fn push(&mut self, el: Element, stamp: i64, caps: Caps) -> bool {
+        let xml = el.to_xml(ns::CLIENT);
+        let (chars, bytes) = (xml.chars().count(), xml.len());
+        if caps.messages == 0 || bytes > caps.room_bytes {
+            self.trim(caps.messages);
+            return false;
+        }
+        while self.entries.len() >= caps.messages
+            || self.bytes + bytes > caps.room_bytes
+            || self.total_now() + bytes > caps.total_bytes
+        {
+            if !self.pop_oldest() {
+                break;
+            }
+        }
+        if self.total_now() + bytes > caps.total_bytes {
+            return false;
+        }
+        self.entries.push_back(Entry {
+            el,
+            stamp,
+            chars,
+            bytes,
+        });
+        self.bytes += bytes;
+        if let Some(t) = &self.total {
+            t.fetch_add(bytes, Ordering::Relaxed);
+        }
+        true
     }
 
     /// Drops the oldest messages beyond `capacity`.
     pub fn trim(&mut self, capacity: usize) {
         while self.entries.len() > capacity {
-            self.entries.pop_front();
+            self.pop_oldest();
         }
+    }
+
+    /// Bytes of the remembered messages.
+    #[cfg(test)]
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Number of remembered messages.
@@ -163,6 +254,56 @@ mod tests {
             .child(Element::new("body", ns::CLIENT).with_text(format!("message {i}")))
     }
 
+    fn caps(messages: usize) -> Caps {
+        Caps {
+            messages,
+            room_bytes: usize::MAX,
+            total_bytes: usize::MAX,
+        }
+    }
+
+    #[test]
+    fn bounded_in_bytes_per_room_and_in_total() {
+        let one = msg(0).to_xml(ns::CLIENT).len();
+        let total = Arc::new(AtomicUsize::new(0));
+        let c = Caps {
+            messages: 100,
+            room_bytes: one * 3,
+            total_bytes: one * 4,
+        };
+        let mut a = History::default();
+        a.attach(total.clone());
+        for i in 0..5 {
+            assert!(a.push(msg(i), i as i64, c));
+        }
+        assert_eq!((a.len(), a.bytes()), (3, one * 3), "three fit in the room");
+        assert_eq!(total.load(Ordering::Relaxed), one * 3);
+        let mut b = History::default();
+        b.attach(total.clone());
+        assert!(b.push(msg(5), 5, c), "a fourth fits in the total");
+        assert!(
+            b.push(msg(6), 6, c),
+            "b makes room by dropping its own oldest"
+        );
+        assert_eq!(b.len(), 1);
+        let mut empty = History::default();
+        empty.attach(total.clone());
+        assert!(!empty.push(msg(9), 9, c), "the total is full: not kept");
+        assert_eq!(total.load(Ordering::Relaxed), one * 4);
+        assert!(!a.push(
+            msg(7).child(Element::new("x", "y").with_text("z".repeat(one * 3))),
+            7,
+            c
+        ));
+        drop(a);
+        assert_eq!(
+            total.load(Ordering::Relaxed),
+            one,
+            "a dropped history is released"
+        );
+        assert!(empty.push(msg(8), 8, c));
+    }
+
     fn bodies(v: &[Element]) -> Vec<String> {
         v.iter()
             .map(|e| e.get_child("body", ns::CLIENT).unwrap().text())
@@ -173,7 +314,7 @@ mod tests {
     fn bounded_and_limited() {
         let mut h = History::default();
         for i in 0..30 {
-            h.push(msg(i), 1000 + i as i64, 25);
+            h.push(msg(i), 1000 + i as i64, caps(25));
         }
         assert_eq!(h.len(), 25);
         let all = h.replay(&Request::default(), 20, 2000, "room@c");

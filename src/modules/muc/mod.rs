@@ -26,6 +26,15 @@
 //! - Histories are kept in memory only. Nothing is logged about bodies, nicks, rooms or
 //!   JIDs; logs carry stanza summaries only.
 //! - Passwords of password-protected rooms are stored in the database (persistent rooms).
+//!   They are compared in constant time, and an account that gave
+//!   `muc.password_max_failures` wrong ones to a room within
+//!   `muc.password_failure_window_secs` is refused (`resource-constraint`, `wait`).
+//! - A locked room (§10.1.1) looks absent to all but its owners: every stanza to it or
+//!   its occupants gets the answer a room that does not exist gets.
+//! - A `<decline/>` is relayed only from a pending invitee to its inviter, once.
+//! - Quotas: rooms created per account that still exist (`muc.max_rooms_per_account`),
+//!   rooms an account is an occupant of (`muc.max_joined_rooms_per_account`), and the
+//!   history in bytes per room and over the service (`muc.history_max_bytes_*`).
 //!
 //! # Limitations
 //! - No voice requests (§8.6), registration with rooms (§7.10), or unique room names.
@@ -33,6 +42,13 @@
 //! - Federation is not implemented, so occupants are local users.
 //! - A nick change by one session of an occupant joined from several sessions renames
 //!   the occupant for all of them.
+//! - The per-account room counts are checked before the room is locked, so joins racing
+//!   from several sessions of one account may exceed `max_joined_rooms_per_account` by
+//!   the number of those sessions. A restored persistent room counts for its first
+//!   owner. When the history total is full, a room that gets a message drops its own
+//!   oldest ones; a room with no history keeps none until other rooms' histories shrink
+//!   (a room vanishes or is destroyed, or an owner lowers `muc#maxhistoryfetch`). The
+//!   default total (64 MiB) is 64 full rooms of the default per-room size.
 
 mod affiliation;
 mod history;
@@ -42,6 +58,7 @@ mod room;
 mod roomconfig;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
@@ -77,6 +94,47 @@ pub struct MucService {
     rooms: DashMap<String, Arc<Mutex<Room>>>,
     storage: Storage,
     secret: Vec<u8>,
+    quotas: Quotas,
+    /// Rooms that still exist per creating account.
+    created: DashMap<BareJid, usize>,
+    /// Occupants per account, over all rooms.
+    joined: DashMap<BareJid, usize>,
+    /// Bytes of history of all rooms.
+    history_total: Arc<AtomicUsize>,
+}
+
+/// The per-account and memory quotas of `[muc]`.
+#[derive(Debug, Clone, Copy)]
+struct Quotas {
+    rooms_per_account: usize,
+    joined_per_account: usize,
+    history_room_bytes: usize,
+    history_total_bytes: usize,
+    password_max_failures: u32,
+    password_window: i64,
+}
+
+/// What `run` needs to know about the sender.
+#[derive(Debug, Clone, Copy, Default)]
+struct Caller<'a> {
+    /// The sender's real bare JID when a locked room must look absent to it unless it
+    /// owns the room (XEP-0045 §10.1.1).
+    viewer: Option<&'a BareJid>,
+    /// The sender whose occupant quota decides [`Env::may_enter`].
+    joiner: Option<&'a BareJid>,
+}
+
+/// Adds `delta` occupants or rooms to `who`'s count.
+fn count(map: &DashMap<BareJid, usize>, who: &BareJid, up: bool) {
+    if up {
+        *map.entry(who.clone()).or_insert(0) += 1;
+    } else if let Entry::Occupied(mut e) = map.entry(who.clone()) {
+        if *e.get() <= 1 {
+            e.remove();
+        } else {
+            *e.get_mut() -= 1;
+        }
+    }
 }
 
 fn now_unix() -> i64 {
@@ -113,10 +171,34 @@ impl MucService {
             rooms: DashMap::new(),
             storage: storage.clone(),
             secret,
+            quotas: Quotas {
+                rooms_per_account: usize::try_from(cfg.max_rooms_per_account).unwrap_or(usize::MAX),
+                joined_per_account: usize::try_from(cfg.max_joined_rooms_per_account)
+                    .unwrap_or(usize::MAX),
+                history_room_bytes: usize::try_from(cfg.history_max_bytes_per_room)
+                    .unwrap_or(usize::MAX),
+                history_total_bytes: usize::try_from(cfg.history_max_bytes_total)
+                    .unwrap_or(usize::MAX),
+                password_max_failures: cfg.password_max_failures,
+                password_window: i64::try_from(cfg.password_failure_window_secs)
+                    .unwrap_or(i64::MAX),
+            },
+            created: DashMap::new(),
+            joined: DashMap::new(),
+            history_total: Arc::new(AtomicUsize::new(0)),
         };
         for stored in storage.muc_rooms(&domain).await? {
             if let Ok(jid) = BareJid::new(&format!("{}@{domain}", stored.node)) {
-                let room = Room::restore(jid, &stored, svc.defaults());
+                let mut room = Room::restore(jid, &stored, svc.defaults());
+                room.attach_history(svc.history_total.clone());
+                // A restored room counts for its first owner, as if created by it.
+                room.creator = room
+                    .with_affiliation(affiliation::Affiliation::Owner)
+                    .first()
+                    .and_then(|o| BareJid::new(o).ok());
+                if let Some(c) = &room.creator {
+                    count(&svc.created, c, true);
+                }
                 svc.rooms
                     .insert(stored.node.clone(), Arc::new(Mutex::new(room)));
             }
@@ -132,11 +214,36 @@ impl MucService {
         }
     }
 
-    fn env(&self) -> Env<'_> {
+    fn env(&self, may_enter: bool) -> Env<'_> {
         Env {
             secret: &self.secret,
             now: now_unix(),
             limits: self.limits,
+            may_enter,
+            history_room_bytes: self.quotas.history_room_bytes,
+            history_total_bytes: self.quotas.history_total_bytes,
+            password_max_failures: self.quotas.password_max_failures,
+            password_window: self.quotas.password_window,
+        }
+    }
+
+    /// Whether `who` may create one more room (`muc.max_rooms_per_account`).
+    fn under_room_quota(&self, who: &BareJid) -> bool {
+        self.created.get(who).map_or(0, |n| *n) < self.quotas.rooms_per_account
+    }
+
+    /// Whether `who` may become an occupant of one more room.
+    fn under_join_quota(&self, who: &BareJid) -> bool {
+        self.joined.get(who).map_or(0, |n| *n) < self.quotas.joined_per_account
+    }
+
+    /// Applies what a use case reported about occupants entering and leaving.
+    fn account(&self, entered: &[BareJid], left: &[BareJid]) {
+        for b in entered {
+            count(&self.joined, b, true);
+        }
+        for b in left {
+            count(&self.joined, b, false);
         }
     }
 
@@ -257,6 +364,7 @@ impl MucService {
         router: &Arc<Router>,
         node: &str,
         create: Option<(BareJid, bool)>,
+        caller: Caller<'_>,
         f: impl FnOnce(&mut Room, bool, Env<'_>, &mut Out) -> R,
     ) -> Option<R> {
         let mut f = Some(f);
@@ -267,12 +375,10 @@ impl MucService {
                 None => {
                     let (owner, locked) = create.clone()?;
                     let jid = self.room_jid(node)?;
-                    let fresh = Arc::new(Mutex::new(Room::new(
-                        jid,
-                        self.defaults(),
-                        Some(owner),
-                        locked,
-                    )));
+                    let mut room = Room::new(jid, self.defaults(), Some(owner.clone()), locked);
+                    room.attach_history(self.history_total.clone());
+                    room.creator = Some(owner);
+                    let fresh = Arc::new(Mutex::new(room));
                     match self.rooms.entry(node.to_owned()) {
                         Entry::Occupied(e) => (e.get().clone(), false),
                         Entry::Vacant(v) => {
@@ -286,13 +392,28 @@ impl MucService {
             if room.gone {
                 continue;
             }
+            if created && let Some(c) = &room.creator {
+                count(&self.created, c, true);
+            }
+            if let Some(v) = caller.viewer
+                && room.locked
+                && room.affiliation(v) != affiliation::Affiliation::Owner
+            {
+                // §10.1.1: a locked room does not exist for anyone but its owners.
+                return None;
+            }
             let mut out = Out::default();
             let f = f.take()?;
-            let r = f(&mut room, created, self.env(), &mut out);
-            let rest = deliver(router, &mut room, out.stanzas);
+            let may_enter = caller.joiner.is_none_or(|j| self.under_join_quota(j));
+            let r = f(&mut room, created, self.env(may_enter), &mut out);
+            let rest = deliver(router, &mut room, out.stanzas, &mut out.left);
+            self.account(&out.entered, &out.left);
             if room.gone || room.vanishes() {
                 room.gone = true;
                 self.rooms.remove(node);
+                if let Some(c) = &room.creator {
+                    count(&self.created, c, false);
+                }
                 if room.config.persistent || out.save {
                     let _ = self.storage.delete_muc_room(&self.domain, node).await;
                 }
@@ -336,8 +457,13 @@ impl MucService {
             (Kind::Message, nick) => self.message(router, from, node, nick, &st).await,
             (Kind::Iq, Some(nick)) => {
                 let el = st.el();
+                let bare = from.to_bare();
+                let caller = Caller {
+                    viewer: Some(&bare),
+                    joiner: None,
+                };
                 let r = self
-                    .run(router, node, None, |room, _, _, out| {
+                    .run(router, node, None, caller, |room, _, _, out| {
                         room.iq_to_occupant(from, &nick, el, out)
                     })
                     .await;
@@ -371,15 +497,29 @@ impl MucService {
             return send_error(router, st, Condition::JidMalformed.into());
         }
         let legacy = legacy::is_gc1_join(p);
-        let create =
-            (ptype.is_empty() && self.may_create(router, from)).then(|| (from.to_bare(), !legacy));
+        let bare = from.to_bare();
+        let may_create = ptype.is_empty() && self.may_create(router, from);
+        let over_quota = may_create && !self.under_room_quota(&bare);
+        let create = (may_create && !over_quota).then(|| (bare.clone(), !legacy));
         let env_nick = nick.to_owned();
+        let caller = Caller {
+            viewer: None,
+            joiner: Some(&bare),
+        };
         let r = self
-            .run(router, node, create, |room, created, env, out| {
+            .run(router, node, create, caller, |room, created, env, out| {
                 room.presence(env, from, &env_nick, p, created, out)
             })
             .await;
         match r {
+            None if ptype.is_empty() && over_quota => {
+                send_error(
+                    router,
+                    st,
+                    StanzaError::from_condition(Condition::ResourceConstraint)
+                        .with_text("you created the maximum number of rooms"),
+                );
+            }
             None if ptype.is_empty() => {
                 // §10.1.1: creating is not allowed here.
                 send_error(router, st, Condition::NotAllowed.into());
@@ -401,9 +541,14 @@ impl MucService {
             return;
         }
         let el = st.el();
+        let bare = from.to_bare();
+        let caller = Caller {
+            viewer: Some(&bare),
+            joiner: None,
+        };
         let r = match nick {
             Some(nick) => {
-                self.run(router, node, None, |room, _, _, out| {
+                self.run(router, node, None, caller, |room, _, _, out| {
                     room.private_message(from, &nick, el, out)
                 })
                 .await
@@ -411,10 +556,17 @@ impl MucService {
             None if st.type_attr() == "groupchat" => {
                 // Long bodies become pastes before fan-out (and history); a refused
                 // message leaves no paste behind.
-                let pasted = crate::modules::pastebin::rewrite(router, el).await;
+                use crate::modules::pastebin::{self, PasteOutcome};
+                let pasted = match pastebin::rewrite(router, el, &from.to_bare()).await {
+                    PasteOutcome::Pasted(p) => Some(p),
+                    PasteOutcome::Unchanged => None,
+                    PasteOutcome::OverQuota => {
+                        return send_error(router, st, pastebin::over_quota_error());
+                    }
+                };
                 let msg = pasted.as_ref().map_or(el, |p| &p.el);
                 let r = self
-                    .run(router, node, None, |room, _, env, out| {
+                    .run(router, node, None, caller, |room, _, env, out| {
                         room.groupchat(env, from, msg, out)
                     })
                     .await;
@@ -428,7 +580,7 @@ impl MucService {
                     if x.has_child("invite", ns::MUC_USER)
                         || x.has_child("decline", ns::MUC_USER) =>
                 {
-                    self.run(router, node, None, |room, _, _, out| {
+                    self.run(router, node, None, caller, |room, _, _, out| {
                         room.invitations(from, x, out)
                     })
                     .await
@@ -453,11 +605,17 @@ impl MucService {
             return send_error(router, st, Condition::BadRequest.into());
         };
         let legacy_iq = q.is("query", ns::IQ_CONFERENCE);
+        let bare = from.to_bare();
+        let caller = Caller {
+            viewer: Some(&bare),
+            joiner: Some(&bare),
+        };
         let r = self
             .run(
                 router,
                 node,
                 None,
+                caller,
                 |room, _, env, out| -> Result<Option<Element>, StanzaError> {
                     let owner =
                         room.affiliation(&from.to_bare()) == affiliation::Affiliation::Owner;
@@ -616,7 +774,14 @@ fn room_info(room: &Room) -> Element {
 /// room (XEP-0045 §7.2: the service removes occupants it can no longer reach). A stanza
 /// for many sessions is serialized once ([`SharedStanza`]), except for onion sessions
 /// when it carries out-of-band data (its URLs are localized per session).
-fn deliver(router: &Arc<Router>, room: &mut Room, stanzas: Vec<Delivery>) -> Vec<Element> {
+///
+/// The real bare JIDs of occupants who left that way are added to `left`.
+fn deliver(
+    router: &Arc<Router>,
+    room: &mut Room,
+    stanzas: Vec<Delivery>,
+    left: &mut Vec<BareJid>,
+) -> Vec<Element> {
     let mut rest = Vec::new();
     let mut queue = stanzas;
     for _ in 0..4 {
@@ -657,6 +822,7 @@ fn deliver(router: &Arc<Router>, room: &mut Room, stanzas: Vec<Delivery>) -> Vec
         for g in &gone {
             room.drop_session(g, &mut out);
         }
+        left.append(&mut out.left);
         queue = out.stanzas;
     }
     rest

@@ -4,12 +4,16 @@
 //! in: each use case appends the stanzas it produces to an [`Out`], which the service
 //! delivers while it still holds the room's lock (so every occupant sees one order).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 
 use jid::{BareJid, FullJid, Jid};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use super::affiliation::{Affiliation, Role, may_set_affiliation, may_set_role};
-use super::history::{History, Request};
+use super::history::{Caps, History, Request};
 use super::occupant::{Occupant, occupant_id};
 use super::roomconfig::{Limits, RoomConfig, Whois};
 use crate::ns;
@@ -24,6 +28,10 @@ pub struct Out {
     pub stanzas: Vec<Delivery>,
     /// The room's persistent state changed: store it (if persistent) or drop it.
     pub save: bool,
+    /// Real bare JIDs that became an occupant (one entry per new occupant).
+    pub entered: Vec<BareJid>,
+    /// Real bare JIDs whose occupant left (one entry per occupant gone).
+    pub left: Vec<BareJid>,
 }
 
 /// One stanza to deliver, to one JID or to several sessions.
@@ -66,6 +74,34 @@ pub struct Env<'a> {
     pub now: i64,
     /// Bounds on the configuration.
     pub limits: Limits,
+    /// Whether the sender may become an occupant of one more room
+    /// (`muc.max_joined_rooms_per_account`).
+    pub may_enter: bool,
+    /// Bytes of history per room (`muc.history_max_bytes_per_room`).
+    pub history_room_bytes: usize,
+    /// Bytes of history of the whole service (`muc.history_max_bytes_total`).
+    pub history_total_bytes: usize,
+    /// Wrong passwords allowed per account within `password_window`
+    /// (`muc.password_max_failures`).
+    pub password_max_failures: u32,
+    /// Seconds of the password failure window (`muc.password_failure_window_secs`).
+    pub password_window: i64,
+}
+
+/// Pending mediated invitations remembered per room (for declines); the oldest are
+/// forgotten beyond.
+const MAX_PENDING_INVITES: usize = 256;
+
+/// Accounts with password failures remembered per room before expired ones are
+/// dropped.
+const PASSWORD_FAILURES_PRUNE_AT: usize = 1024;
+
+/// Whether `given` is `expected`, in time independent of where they differ (both are
+/// hashed first, so the length of the password does not show either).
+fn password_matches(given: &str, expected: &str) -> bool {
+    let a = Sha256::digest(given.as_bytes());
+    let b = Sha256::digest(expected.as_bytes());
+    a.as_slice().ct_eq(b.as_slice()).into()
 }
 
 /// A room.
@@ -88,6 +124,13 @@ pub struct Room {
     /// Set when the room was destroyed or emptied: a handler holding an old reference
     /// must look the room up again.
     pub gone: bool,
+    /// The account that created the room (counted in `muc.max_rooms_per_account`).
+    pub creator: Option<BareJid>,
+    /// Pending mediated invitations as (invitee, inviter) real bare JIDs, oldest
+    /// first: a decline is relayed only from a pending invitee to its inviter.
+    pub invited: VecDeque<(BareJid, BareJid)>,
+    /// Wrong passwords per account: (start of the window, unix seconds; count).
+    pub password_failures: HashMap<BareJid, (i64, u32)>,
 }
 
 /// `<x xmlns='http://jabber.org/protocol/muc#user'/>` item details.
@@ -131,7 +174,15 @@ impl Room {
             subject: (String::new(), String::new()),
             history: History::default(),
             gone: false,
+            creator: None,
+            invited: VecDeque::new(),
+            password_failures: HashMap::new(),
         }
+    }
+
+    /// Counts this room's history in the service-wide byte total.
+    pub fn attach_history(&mut self, total: Arc<AtomicUsize>) {
+        self.history.attach(total);
     }
 
     /// Restores a stored room (unlocked, empty).
@@ -358,6 +409,46 @@ impl Room {
         }
     }
 
+    /// §7.2.6 with a guessing limit: the `<password/>` of the join, compared in constant
+    /// time; after `password_max_failures` wrong ones within the window, `bare` is
+    /// refused with `resource-constraint` (type `wait`) whatever it gives.
+    fn check_password(
+        &mut self,
+        env: Env<'_>,
+        bare: &BareJid,
+        muc: Option<&Element>,
+    ) -> Result<(), StanzaError> {
+        let fresh = |start: i64| env.now.saturating_sub(start) < env.password_window;
+        if self.password_failures.len() >= PASSWORD_FAILURES_PRUNE_AT {
+            self.password_failures.retain(|_, (start, _)| fresh(*start));
+        }
+        if let Some((start, n)) = self.password_failures.get(bare)
+            && fresh(*start)
+            && *n >= env.password_max_failures
+        {
+            return Err(
+                StanzaError::new(ErrorType::Wait, Condition::ResourceConstraint)
+                    .with_text("too many wrong passwords; try again later"),
+            );
+        }
+        let given = muc
+            .and_then(|x| x.get_child("password", ns::MUC))
+            .map(Element::text);
+        if given.is_some_and(|g| password_matches(&g, &self.config.password)) {
+            self.password_failures.remove(bare);
+            return Ok(());
+        }
+        let entry = self
+            .password_failures
+            .entry(bare.clone())
+            .or_insert((env.now, 0));
+        if !fresh(entry.0) {
+            *entry = (env.now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        Err(err(Condition::NotAuthorized))
+    }
+
     fn join(
         &mut self,
         env: Env<'_>,
@@ -381,18 +472,17 @@ impl Room {
             return Err(err(Condition::RegistrationRequired)); // §7.2.7
         }
         if self.config.password_protected && aff != Affiliation::Owner {
-            let given = muc
-                .and_then(|x| x.get_child("password", ns::MUC))
-                .map(Element::text);
-            if given.as_deref() != Some(self.config.password.as_str()) {
-                return Err(err(Condition::NotAuthorized)); // §7.2.6
-            }
+            self.check_password(env, &bare, muc)?;
         }
         let existing = self.by_nick(nick);
         if let Some(i) = existing
             && self.occupants.get(i).is_some_and(|o| o.bare != bare)
         {
             return Err(err(Condition::Conflict)); // §7.2.9
+        }
+        if existing.is_none() && !env.may_enter {
+            return Err(StanzaError::from_condition(Condition::ResourceConstraint)
+                .with_text("you are in the maximum number of rooms"));
         }
         if existing.is_none()
             && self.occupants.len() >= self.config.max_users as usize
@@ -423,6 +513,9 @@ impl Room {
                     payload,
                     occupant_id: occupant_id(env.secret, &self.jid, &bare),
                 });
+                out.entered.push(bare.clone());
+                // Whoever enters has answered their invitations.
+                self.invited.retain(|(invitee, _)| invitee != &bare);
                 self.occupants.len() - 1
             }
         };
@@ -509,6 +602,7 @@ impl Room {
         }
         if o.sessions.is_empty() {
             let mut o = self.occupants.remove(i);
+            out.left.push(o.bare.clone());
             o.sessions.push(from.clone());
             // Everyone else, then the leaver with 110.
             self.broadcast_presence(&o, true, &ItemExtra::default(), &[], &[], out);
@@ -592,8 +686,12 @@ impl Room {
             Element::new("occupant-id", ns::OCCUPANT_ID).with_attr("id", &me.occupant_id),
         );
         if has_body {
-            self.history
-                .push(el.clone(), env.now, self.config.max_history as usize);
+            let caps = Caps {
+                messages: self.config.max_history as usize,
+                room_bytes: env.history_room_bytes,
+                total_bytes: env.history_total_bytes,
+            };
+            self.history.push(el.clone(), env.now, caps);
         }
         self.fan_out(&el, out);
         Ok(())
@@ -929,7 +1027,11 @@ impl Room {
             nick: None,
         };
         self.broadcast_presence(t, true, &extra, &[code], &[], out);
+        let before = self.occupants.len();
         self.occupants.retain(|o| o.nick != t.nick);
+        if self.occupants.len() < before {
+            out.left.push(t.bare.clone());
+        }
     }
 
     /// §10.2: the configuration form, for owners.
@@ -1080,7 +1182,7 @@ impl Room {
                 out.push(c);
             }
         }
-        self.occupants.clear();
+        out.left.extend(self.occupants.drain(..).map(|o| o.bare));
         self.gone = true;
     }
 
@@ -1124,6 +1226,13 @@ impl Room {
                 self.set_affiliation_raw(&to.to_bare(), Affiliation::Member, "");
                 out.save = true;
             }
+            let pending = (to.to_bare(), bare.clone());
+            if !self.invited.contains(&pending) {
+                if self.invited.len() >= MAX_PENDING_INVITES {
+                    self.invited.pop_front();
+                }
+                self.invited.push_back(pending);
+            }
             let mut invite = Element::new("invite", ns::MUC_USER).with_attr("from", bare.as_str());
             if let Some(r) = inv.get_child("reason", ns::MUC_USER) {
                 invite.push_child(Element::new("reason", ns::MUC_USER).with_text(r.text()));
@@ -1149,6 +1258,13 @@ impl Room {
                 .attr("to")
                 .and_then(|t| Jid::new(t).ok())
                 .ok_or_else(|| err(Condition::JidMalformed))?;
+            // Only a pending invitee may decline, to its inviter, once.
+            let pending = (bare.clone(), to.to_bare());
+            let Some(i) = self.invited.iter().position(|p| p == &pending) else {
+                return Err(StanzaError::from_condition(Condition::NotAcceptable)
+                    .with_text("no pending invitation to decline"));
+            };
+            self.invited.remove(i);
             let mut decline =
                 Element::new("decline", ns::MUC_USER).with_attr("from", bare.as_str());
             if let Some(r) = dec.get_child("reason", ns::MUC_USER) {

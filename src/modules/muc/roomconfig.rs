@@ -327,7 +327,9 @@ impl RoomConfig {
     /// `bad-request` for a form of another type; `not-acceptable` for a value that is not
     /// valid or not allowed here (logging when the operator has not made public logs
     /// available, history beyond the service's maximum, a password-protected room
-    /// without password) — §10.2, "the service MUST return not-acceptable".
+    /// without password) — §10.2, "the service MUST return not-acceptable". A non-empty
+    /// `muc#roomconfig_roomsecret` without `muc#roomconfig_passwordprotectedroom` in the
+    /// same form turns password protection on.
     pub fn apply(
         &self,
         x: &Element,
@@ -335,6 +337,12 @@ impl RoomConfig {
     ) -> Result<(RoomConfig, FormExtras), StanzaError> {
         let mut c = self.clone();
         let mut extras = FormExtras::default();
+        // Whether this form says anything about password protection and what secret it
+        // gives: a secret alone protects the room (as Prosody does), so a password is
+        // never ignored; protection explicitly off wins (clients send the old secret
+        // back with the whole form when an owner turns protection off).
+        let mut protection_given: Option<bool> = None;
+        let mut secret_given: Option<String> = None;
         let bad = |what: &str| {
             StanzaError::from_condition(Condition::NotAcceptable)
                 .with_text(format!("invalid value for {what}"))
@@ -361,8 +369,14 @@ impl RoomConfig {
                 "muc#roomconfig_persistentroom" => c.persistent = boolean()?,
                 "muc#roomconfig_publicroom" => c.public = boolean()?,
                 "muc#roomconfig_changesubject" => c.change_subject = boolean()?,
-                "muc#roomconfig_passwordprotectedroom" => c.password_protected = boolean()?,
-                "muc#roomconfig_roomsecret" => c.password = first.to_owned(),
+                "muc#roomconfig_passwordprotectedroom" => {
+                    c.password_protected = boolean()?;
+                    protection_given = Some(c.password_protected);
+                }
+                "muc#roomconfig_roomsecret" => {
+                    c.password = first.to_owned();
+                    secret_given = Some(first.to_owned());
+                }
                 "muc#roomconfig_moderatedroom" => c.moderated = boolean()?,
                 "muc#roomconfig_membersonly" => c.members_only = boolean()?,
                 "muc#maxhistoryfetch" | "muc#roomconfig_historylength" => {
@@ -436,6 +450,9 @@ impl RoomConfig {
                 }
                 _ => {}
             }
+        }
+        if protection_given.is_none() && secret_given.is_some_and(|s| !s.is_empty()) {
+            c.password_protected = true;
         }
         if c.password_protected && c.password.is_empty() {
             return Err(StanzaError::from_condition(Condition::NotAcceptable)
@@ -528,6 +545,26 @@ mod tests {
         let mut back = form.clone();
         back.set_attr("type", "submit");
         assert_eq!(RoomConfig::default().apply(&back, LIMITS).unwrap().0, c);
+    }
+
+    /// Item 8 of the hardening issue: a room secret is never silently ignored.
+    #[test]
+    fn a_room_secret_alone_turns_protection_on() {
+        let x = submit(&[("muc#roomconfig_roomsecret", &["s3cret"])]);
+        let (c, _) = RoomConfig::default().apply(&x, LIMITS).unwrap();
+        assert!(c.password_protected);
+        assert_eq!(c.password, "s3cret");
+        // Explicitly off wins, and the secret is dropped.
+        let x = submit(&[
+            ("muc#roomconfig_passwordprotectedroom", &["0"]),
+            ("muc#roomconfig_roomsecret", &["s3cret"]),
+        ]);
+        let (c, _) = RoomConfig::default().apply(&x, LIMITS).unwrap();
+        assert!(!c.password_protected && c.password.is_empty());
+        // An empty secret alone changes nothing.
+        let x = submit(&[("muc#roomconfig_roomsecret", &[""])]);
+        let (c, _) = RoomConfig::default().apply(&x, LIMITS).unwrap();
+        assert!(!c.password_protected);
     }
 
     #[test]
