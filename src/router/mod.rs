@@ -38,6 +38,7 @@ use crate::modules::{IqKind, Module, ModuleCtx, Outcome, To};
 use crate::stanza::{Condition, IqType, Kind, Stanza, StanzaError, StreamCondition};
 use crate::storage::Storage;
 use crate::xml::Element;
+use tracing::debug;
 pub(crate) use im::roster_removed;
 pub use session::{Outbound, SessionEntry, SharedStanza};
 
@@ -345,6 +346,43 @@ impl Router {
             && let Some(s) = self.session(full)
         {
             s.send(reply.into_element());
+        }
+    }
+
+    /// A stanza a session could not queue (its queue is full, or it just ended): never
+    /// dropped silently while the sender can learn of it. A `chat`/`normal` message to
+    /// the bare JID (`to_bare`) is stored offline (XEP-0160, which bounces when storage
+    /// is off or full); other messages and IQ requests are bounced to their sender with
+    /// `resource-constraint` (RFC 6120 §8.3.3.18). Presence, IQ results and errors are
+    /// never bounced (RFC 6120 §8.3.1, RFC 6121 §4.3.2) and are dropped.
+    pub async fn not_queued(self: &Arc<Self>, st: Stanza, to_bare: bool) {
+        match (st.kind(), st.type_attr()) {
+            (Kind::Presence, _) | (Kind::Iq, "result" | "error") | (Kind::Message, "error") => {
+                debug!(kind = %st.summary(), "not queued: session queue full or closed");
+            }
+            (Kind::Message, "" | "normal" | "chat") if to_bare => {
+                let owner = match st.to() {
+                    Ok(Some(to)) => to.to_bare(),
+                    _ => return,
+                };
+                crate::modules::offline::store(self, st, &owner).await;
+            }
+            _ => self.bounce_to_sender(
+                &st,
+                StanzaError::from_condition(Condition::ResourceConstraint)
+                    .with_text("the recipient's session is not reading"),
+            ),
+        }
+    }
+
+    /// Routes again what a session had queued but did not write before it ended, once
+    /// it is unbound: by the delivery rules (RFC 6121 §8.5.3.2) a message to its full JID
+    /// goes to the account's other sessions or offline, IQ requests are bounced with
+    /// `service-unavailable`, presence is dropped.
+    pub async fn reroute_unwritten(self: &Arc<Self>, el: Element) {
+        let st = Stanza::new_from(el);
+        if let Ok(Some(to)) = st.to() {
+            self.route_inbound(st, &to).await;
         }
     }
 
