@@ -113,7 +113,10 @@ where
         let permit = match cx.preauth.admit(has_source.then_some(source)) {
             Ok(p) => p,
             Err(r) => {
-                debug!(reason = r.as_str(), "connection refused: too many unauthenticated");
+                debug!(
+                    reason = r.as_str(),
+                    "connection refused: too many unauthenticated"
+                );
                 return;
             }
         };
@@ -245,19 +248,19 @@ where
                     {
                         return None;
                     }
-                    stream =
-                        match tokio::time::timeout_at(tls_deadline, stream.starttls(&cx.tls)).await
-                        {
-                            Ok(Ok(s)) => s,
-                            Ok(Err(e)) => {
-                                debug!(error = %e, "STARTTLS failed");
-                                return None;
-                            }
-                            Err(_) => {
-                                debug!("STARTTLS timed out");
-                                return None;
-                            }
-                        };
+                    stream = match tokio::time::timeout_at(tls_deadline, stream.starttls(&cx.tls))
+                        .await
+                    {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            debug!(error = %e, "STARTTLS failed");
+                            return None;
+                        }
+                        Err(_) => {
+                            debug!("STARTTLS timed out");
+                            return None;
+                        }
+                    };
                     stream.set_deadline(Some(handshake_deadline));
                     break;
                 }
@@ -875,7 +878,9 @@ async fn run_session<S>(
     // stanza queued while the session looked online is lost silently. Offline messages
     // not written simply stay stored.
     rx.close();
-    let left = unwritten.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok()));
+    let left = unwritten
+        .into_iter()
+        .chain(std::iter::from_fn(|| rx.try_recv().ok()));
     let mut rerouted = 0usize;
     for out in left {
         match out {

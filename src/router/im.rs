@@ -201,13 +201,12 @@ pub(super) async fn deliver_local(router: &Arc<Router>, st: Stanza, to: &Jid) {
     let sessions = router.sessions_of(&bare);
     if let Some(res) = to.resource() {
         if let Some(s) = sessions.iter().find(|s| s.full.resource() == res) {
-            if st.kind() != Kind::Presence
+            if (st.kind() != Kind::Presence
                 || s.with_presence(|p| p.available)
-                || st.type_attr() != ""
+                || st.type_attr() != "")
+                && let Err(el) = s.try_send(st.into_element())
             {
-                if let Err(el) = s.try_send(st.into_element()) {
-                    router.not_queued(Stanza::new_from(el), false).await;
-                }
+                router.not_queued(Stanza::new_from(el), false).await;
             }
             return;
         }

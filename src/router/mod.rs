@@ -38,9 +38,9 @@ use crate::modules::{IqKind, Module, ModuleCtx, Outcome, To};
 use crate::stanza::{Condition, IqType, Kind, Stanza, StanzaError, StreamCondition};
 use crate::storage::Storage;
 use crate::xml::Element;
-use tracing::debug;
 pub(crate) use im::roster_removed;
 pub use session::{Outbound, SessionEntry, SharedStanza};
+use tracing::debug;
 
 /// Router settings taken from the configuration.
 #[derive(Debug, Clone)]

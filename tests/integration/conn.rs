@@ -173,7 +173,10 @@ async fn accept_failures_are_logged_rate_limited() {
     tokio::time::sleep(Duration::from_secs(4)).await;
     let log = server.stderr();
     let n = log.matches("accept failed").count();
-    assert!(n >= 1, "the out-of-descriptors condition was never logged:\n{log}");
+    assert!(
+        n >= 1,
+        "the out-of-descriptors condition was never logged:\n{log}"
+    );
     assert!(n <= 2, "{n} accept failures logged in about 4 s");
     drop(conns);
 }
@@ -192,7 +195,10 @@ async fn connections_without_tls_are_closed_at_the_pretls_deadline() {
     let mut tcp = TcpStream::connect(server.c2s).await.unwrap();
     let mut buf = Vec::new();
     let r = tokio::time::timeout(within, tcp.read_to_end(&mut buf)).await;
-    assert!(r.is_ok(), "silent STARTTLS connection still open after {within:?}");
+    assert!(
+        r.is_ok(),
+        "silent STARTTLS connection still open after {within:?}"
+    );
     // A stream header, then nothing.
     let mut c = Client::tcp(&server).await;
     c.open_stream().await;
@@ -202,7 +208,10 @@ async fn connections_without_tls_are_closed_at_the_pretls_deadline() {
     let mut tcp = TcpStream::connect(server.c2s_tls).await.unwrap();
     let mut buf = Vec::new();
     let r = tokio::time::timeout(within, tcp.read_to_end(&mut buf)).await;
-    assert!(r.is_ok(), "silent direct TLS connection still open after {within:?}");
+    assert!(
+        r.is_ok(),
+        "silent direct TLS connection still open after {within:?}"
+    );
     // TLS done in time: the rest of the handshake has the handshake deadline.
     let mut c = Client::connect(&server).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
