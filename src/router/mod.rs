@@ -377,10 +377,19 @@ impl Router {
 
     /// Routes again what a session had queued but did not write before it ended, once
     /// it is unbound: by the delivery rules (RFC 6121 §8.5.3.2) a message to its full JID
-    /// goes to the account's other sessions or offline, IQ requests are bounced with
-    /// `service-unavailable`, presence is dropped.
+    /// goes to the account's other sessions or offline (groupchat is bounced), IQ
+    /// requests are bounced with `service-unavailable`. Presence (whose effects, e.g.
+    /// subscription state, already happened), IQ results and errors are dropped.
     pub async fn reroute_unwritten(self: &Arc<Self>, el: Element) {
         let st = Stanza::new_from(el);
+        let again = match st.kind() {
+            Kind::Message => st.type_attr() != "error",
+            Kind::Iq => matches!(st.type_attr(), "get" | "set"),
+            Kind::Presence => false,
+        };
+        if !again {
+            return debug!(kind = %st.summary(), "unwritten stanza dropped");
+        }
         if let Ok(Some(to)) = st.to() {
             self.route_inbound(st, &to).await;
         }
