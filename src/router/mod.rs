@@ -3,10 +3,14 @@
 //!
 //! Sessions hand the router the stanzas their client sent (with `from` stamped); the
 //! router alone knows which sessions are bound. Delivery to a session is a `try_send` on
-//! its bounded mailbox: a client that stops reading is closed, it never slows others.
+//! its bounded mailbox, so a client that stops reading never slows others: a full mailbox
+//! bounces the stanza or stores it offline ([`Router::not_queued`]), and the session's
+//! own task closes it after the write timeout.
 //! The session registry is a sharded concurrent map (dashmap) from bare JID to sessions.
 //!
 //! # Limitations
+//! MUC fan-out copies ([`SessionEntry::send_shared`]) that a full mailbox refuses, or
+//! that a session ends without writing, are not bounced: the room's history keeps them.
 //! Federation is not implemented yet: a stanza for a domain this server does not host is
 //! answered with `remote-server-not-found` in [`Router::route_remote`], the one place
 //! where s2s will plug in.
