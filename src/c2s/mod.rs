@@ -804,31 +804,6 @@ async fn run_session<S>(
                 }
                 None => break,
             },
-            _ = tokio::time::sleep_until(wake) => {
-                if ping.is_some() {
-                    debug!("no answer to the server's ping");
-                    stream.close_with(Some(StreamCondition::ConnectionTimeout)).await;
-                    break;
-                }
-                let id = format!("ping-{:016x}", rand::random::<u64>());
-                let iq = Element::new("iq", ns::CLIENT)
-                    .with_attr("type", "get")
-                    .with_attr("id", &id)
-                    .with_attr("from", owner.domain().as_str())
-                    .with_attr("to", session.full.as_str())
-                    .child(Element::new("ping", ns::PING));
-                let r = tokio::select! {
-                    biased;
-                    r = stream.send(&iq) => r,
-                    _ = kill.cancelled() => Err(std::io::ErrorKind::Interrupted.into()),
-                };
-                if r.is_err() {
-                    stream.close_with(session.close_reason()).await;
-                    break;
-                }
-                ping = Some(PendingPing { id });
-                wake = tokio::time::Instant::now() + cx.ping_timeout;
-            }
             ev = stream.next() => {
                 // Anything from the client shows it is alive (XEP-0199 §4.2.1).
                 let answered = ping.take();
@@ -869,6 +844,32 @@ async fn run_session<S>(
                         break;
                     }
                 }
+            }
+            // After reading: an answer already received is never taken for silence.
+            _ = tokio::time::sleep_until(wake) => {
+                if ping.is_some() {
+                    debug!("no answer to the server's ping");
+                    stream.close_with(Some(StreamCondition::ConnectionTimeout)).await;
+                    break;
+                }
+                let id = format!("ping-{:016x}", rand::random::<u64>());
+                let iq = Element::new("iq", ns::CLIENT)
+                    .with_attr("type", "get")
+                    .with_attr("id", &id)
+                    .with_attr("from", owner.domain().as_str())
+                    .with_attr("to", session.full.as_str())
+                    .child(Element::new("ping", ns::PING));
+                let r = tokio::select! {
+                    biased;
+                    r = stream.send(&iq) => r,
+                    _ = kill.cancelled() => Err(std::io::ErrorKind::Interrupted.into()),
+                };
+                if r.is_err() {
+                    stream.close_with(session.close_reason()).await;
+                    break;
+                }
+                ping = Some(PendingPing { id });
+                wake = tokio::time::Instant::now() + cx.ping_timeout;
             }
         }
     }
