@@ -99,6 +99,7 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
         let env = std::env::var(crate::tor::TESTING_ENV).ok();
         crate::tor::service::testing_network(config, env.as_deref())?;
     }
+    raise_nofile_limit(config.limits.max_preauth_connections);
     let storage = open_storage(state_dir)?;
     let material = if config.tls.certificate.is_empty() {
         crate::tls::load_or_generate(state_dir, &config.server.domains)?
@@ -177,6 +178,14 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
             max_elements: config.limits.max_elements as usize,
         },
         handshake_timeout: Duration::from_secs(config.limits.handshake_timeout_secs),
+        pretls_timeout: Duration::from_secs(config.limits.pretls_timeout_secs),
+        preauth: c2s::preauth::PreAuth::new(
+            config.limits.max_preauth_connections as usize,
+            config.limits.max_preauth_per_source as usize,
+        ),
+        write_timeout: Duration::from_secs(config.limits.write_timeout_secs),
+        ping_interval: Duration::from_secs(config.limits.ping_interval_secs),
+        ping_timeout: Duration::from_secs(config.limits.ping_timeout_secs),
         failure_delay: Duration::from_millis(config.auth.failure_delay_ms),
         limiter: AuthLimiter::new(
             Duration::from_secs(config.auth.failure_window_secs),
@@ -371,6 +380,33 @@ async fn start_http(
     Ok(svc)
 }
 
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit (every connection is a file
+/// descriptor) and says so at info; warns when the limit leaves little room beyond
+/// `limits.max_preauth_connections`.
+fn raise_nofile_limit(max_preauth: u32) {
+    let before = rlimit::getrlimit(rlimit::Resource::NOFILE).ok();
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(now) => {
+            match before {
+                Some((soft, _)) if soft < now => {
+                    info!(from = soft, to = now, "raised the open-file limit")
+                }
+                _ => info!(limit = now, "open-file limit"),
+            }
+            if now < u64::from(max_preauth) + 256 {
+                warn!(
+                    limit = now,
+                    "the open-file limit leaves little room beyond limits.max_preauth_connections"
+                );
+            }
+        }
+        Err(e) => warn!(error = %e, "cannot raise the open-file limit"),
+    }
+}
+
+/// Accept failures (typically out of file descriptors) are logged at most this often.
+const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(10);
+
 async fn accept_loop(
     listener: TcpListener,
     cx: Arc<C2sContext>,
@@ -378,6 +414,8 @@ async fn accept_loop(
     tracker: TaskTracker,
     shutdown: CancellationToken,
 ) {
+    let mut last_warn: Option<tokio::time::Instant> = None;
+    let mut failures: u64 = 0;
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -395,8 +433,15 @@ async fn accept_loop(
                 ));
             }
             Err(e) => {
-                // Typically out of file descriptors: back off instead of spinning.
-                warn!(error = %e, "accept failed; retrying in 100 ms");
+                // Typically out of file descriptors: back off instead of spinning, and
+                // log once per ACCEPT_WARN_EVERY with the number of failures since.
+                failures += 1;
+                let now = tokio::time::Instant::now();
+                if last_warn.is_none_or(|t| now.duration_since(t) >= ACCEPT_WARN_EVERY) {
+                    warn!(error = %e, failures, "accept failed; retrying every 100 ms");
+                    last_warn = Some(now);
+                    failures = 0;
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }

@@ -14,8 +14,17 @@
 //!   closed: the credentials it may carry have already crossed the network in the clear.
 //! - Failed logins wait `auth.failure_delay_ms` before the answer and count against the
 //!   account and the source ([`ratelimit`]); neither is logged.
-//! - The whole negotiation must finish within `limits.handshake_timeout_secs`.
+//! - The whole negotiation must finish within `limits.handshake_timeout_secs`, and TLS
+//!   must be up within `limits.pretls_timeout_secs`.
+//! - Connections not yet bound are capped in total and per source ([`preauth`]).
+//! - A bound session that stops reading is closed after `limits.write_timeout_secs`
+//!   (also while a write is pending when it is told to close); one that sends nothing
+//!   for `limits.ping_interval_secs` gets a XEP-0199 ping and `limits.ping_timeout_secs`
+//!   to show it is alive. What was queued for a session and not written goes back to the
+//!   router ([`Router::reroute_unwritten`]): bounced to its sender or stored offline.
+//!   Offline messages are deleted once written to the stream, not when queued.
 
+pub mod preauth;
 pub mod ratelimit;
 
 use std::net::IpAddr;
@@ -54,6 +63,16 @@ pub struct C2sContext {
     pub limits: Limits,
     /// Time allowed from connect to bound session.
     pub handshake_timeout: Duration,
+    /// Time allowed from connect until TLS is up (within `handshake_timeout`).
+    pub pretls_timeout: Duration,
+    /// Caps on connections not yet bound.
+    pub preauth: Arc<preauth::PreAuth>,
+    /// Time one write to the client may take.
+    pub write_timeout: Duration,
+    /// Silence from a bound client after which the server pings it (XEP-0199).
+    pub ping_interval: Duration,
+    /// Time a pinged client has to send anything.
+    pub ping_timeout: Duration,
     /// Delay before answering a failed login.
     pub failure_delay: Duration,
     /// Failed-login counters.
@@ -89,7 +108,18 @@ where
     let span = info_span!("c2s", sid = %sid);
     async move {
         debug!(direct_tls = entry == Entry::DirectTls, "connection opened");
+        let has_source = source.is_some();
         let source = cx.limiter.source_key(source);
+        let permit = match cx.preauth.admit(has_source.then_some(source)) {
+            Ok(p) => p,
+            Err(r) => {
+                debug!(
+                    reason = r.as_str(),
+                    "connection refused: too many unauthenticated"
+                );
+                return;
+            }
+        };
         let negotiation = tokio::time::timeout(
             cx.handshake_timeout + Duration::from_secs(5),
             negotiate(&cx, io, entry, source, sid.clone(), via),
@@ -98,7 +128,12 @@ where
             n = negotiation => n,
             // Connections not yet bound are simply dropped at shutdown.
             _ = cx.shutdown.cancelled() => return,
+            _ = permit.evicted().cancelled() => {
+                debug!("unauthenticated connection evicted by a newcomer");
+                return;
+            }
         };
+        drop(permit);
         match negotiated {
             Ok(Some((stream, session, rx, kill))) => {
                 run_session(&cx, stream, session, rx, kill).await
@@ -134,20 +169,33 @@ async fn negotiate<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let start = tokio::time::Instant::now();
+    let handshake_deadline = start + cx.handshake_timeout;
+    let tls_deadline = (start + cx.pretls_timeout).min(handshake_deadline);
     let transport = match entry {
         Entry::StartTls => Transport::Plain(io),
-        Entry::DirectTls => match cx.tls.accept(io).await {
-            Ok(t) => Transport::Tls(Box::new(t)),
-            Err(_) => {
+        Entry::DirectTls => match tokio::time::timeout_at(tls_deadline, cx.tls.accept(io)).await {
+            Ok(Ok(t)) => Transport::Tls(Box::new(t)),
+            Ok(Err(_)) => {
                 debug!("TLS handshake failed");
+                return None;
+            }
+            Err(_) => {
+                debug!("TLS handshake timed out");
                 return None;
             }
         },
     };
     let mut stream = XmlStream::new(transport, cx.limits);
-    // Reads during negotiation end with `connection-timeout` at the handshake deadline
-    // (the caller's timeout stays as a backstop for the TLS handshake itself).
-    stream.set_deadline(Some(tokio::time::Instant::now() + cx.handshake_timeout));
+    stream.set_write_timeout(Some(cx.write_timeout));
+    // Reads during negotiation end with `connection-timeout` at the deadline: the
+    // pre-TLS one until TLS is up, then the handshake one (the caller's timeout stays
+    // as a backstop).
+    stream.set_deadline(Some(if stream.transport().is_tls() {
+        handshake_deadline
+    } else {
+        tls_deadline
+    }));
     let mut auth: Option<Auth> = None;
     let mut domain = cx.default_domain.clone();
     loop {
@@ -200,13 +248,20 @@ where
                     {
                         return None;
                     }
-                    stream = match stream.starttls(&cx.tls).await {
-                        Ok(s) => s,
-                        Err(e) => {
+                    stream = match tokio::time::timeout_at(tls_deadline, stream.starttls(&cx.tls))
+                        .await
+                    {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
                             debug!(error = %e, "STARTTLS failed");
                             return None;
                         }
+                        Err(_) => {
+                            debug!("STARTTLS timed out");
+                            return None;
+                        }
                     };
+                    stream.set_deadline(Some(handshake_deadline));
                     break;
                 }
                 if el.is("auth", ns::SASL) {
@@ -678,6 +733,15 @@ where
     SaslOutcome::Failed
 }
 
+/// Offline rows written but not yet deleted are deleted in batches of this many (and
+/// whenever the queue is empty, and when the session ends).
+const OFFLINE_ACK_BATCH: usize = 32;
+
+/// A ping the server sent (XEP-0199 §4.2) and is waiting on.
+struct PendingPing {
+    id: String,
+}
+
 async fn run_session<S>(
     cx: &Arc<C2sContext>,
     mut stream: XmlStream<S>,
@@ -688,15 +752,27 @@ async fn run_session<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let from = Jid::from(session.full.clone());
+    let owner = session.full.to_bare();
     // This session's JID as the `to` of shared stanzas, escaped once.
     let to = crate::stream::attr_value(session.full.as_str());
+    // Offline rows written to the stream, to delete.
+    let mut written: Vec<i64> = Vec::new();
+    // What was dequeued but not written (the write failed or was abandoned).
+    let mut unwritten: Option<Outbound> = None;
+    let mut ping: Option<PendingPing> = None;
+    let mut wake = tokio::time::Instant::now() + cx.ping_interval;
     loop {
         tokio::select! {
             biased;
             _ = kill.cancelled() => {
-                // Deliver what was queued before the close (e.g. a final error reply).
-                while let Ok(out) = rx.try_recv() {
-                    if write_out(cx, &mut stream, &session, &to, out).await.is_err() { break; }
+                // Deliver what was queued before the close (e.g. a final error reply),
+                // each write within the write timeout.
+                while !stream.is_broken() {
+                    let Ok(out) = rx.try_recv() else { break };
+                    match write_out(cx, &mut stream, &session, &to, &out).await {
+                        Ok(()) => note_written(&out, &mut written),
+                        Err(_) => unwritten = Some(out),
+                    }
                 }
                 let cond = session.close_reason().unwrap_or(StreamCondition::SystemShutdown);
                 stream.close_with(Some(cond)).await;
@@ -704,42 +780,140 @@ async fn run_session<S>(
             }
             out = rx.recv() => match out {
                 Some(out) => {
-                    if write_out(cx, &mut stream, &session, &to, out).await.is_err() { break; }
+                    // The write is abandoned when the session is told to close.
+                    let r = tokio::select! {
+                        biased;
+                        r = write_out(cx, &mut stream, &session, &to, &out) => r,
+                        _ = kill.cancelled() => Err(std::io::ErrorKind::Interrupted.into()),
+                    };
+                    if let Err(e) = r {
+                        debug!(error = %e, "write to client failed");
+                        unwritten = Some(out);
+                        // Writes nothing when the stream is broken (it always is here,
+                        // unless the transport failed before writing anything).
+                        stream.close_with(session.close_reason()).await;
+                        break;
+                    }
+                    note_written(&out, &mut written);
+                    if written.len() >= OFFLINE_ACK_BATCH || (!written.is_empty() && rx.is_empty()) {
+                        ack_offline(cx, &owner, &mut written).await;
+                    }
+                    if rx.is_empty() && session.take_offline_pending() {
+                        crate::modules::offline::deliver(&cx.router, &session).await;
+                    }
                 }
                 None => break,
             },
-            ev = stream.next() => match ev {
-                Ok(StreamEvent::Element(el)) => match Stanza::from_element(el, ns::CLIENT) {
-                    Ok(mut st) => {
-                        st.set_from(&from);
-                        debug!(kind = %st.summary(), "stanza in");
-                        if st.kind() == crate::stanza::Kind::Iq && is_session_iq(&st) {
-                            session.send(st.iq_result(None));
-                            continue;
+            ev = stream.next() => {
+                // Anything from the client shows it is alive (XEP-0199 §4.2.1).
+                let answered = ping.take();
+                wake = tokio::time::Instant::now() + cx.ping_interval;
+                match ev {
+                    Ok(StreamEvent::Element(el)) => match Stanza::from_element(el, ns::CLIENT) {
+                        Ok(mut st) => {
+                            if let Some(p) = answered
+                                && st.kind() == crate::stanza::Kind::Iq
+                                && matches!(st.type_attr(), "result" | "error")
+                                && st.el().attr("id") == Some(p.id.as_str())
+                            {
+                                continue;
+                            }
+                            st.set_from(&from);
+                            debug!(kind = %st.summary(), "stanza in");
+                            if st.kind() == crate::stanza::Kind::Iq && is_session_iq(&st) {
+                                session.send(st.iq_result(None));
+                                continue;
+                            }
+                            cx.router.route_from_client(&session, st).await;
                         }
-                        cx.router.route_from_client(&session, st).await;
-                    }
-                    Err(_) => {
-                        stream.close_with(Some(StreamCondition::UnsupportedStanzaType)).await;
+                        Err(_) => {
+                            stream.close_with(Some(StreamCondition::UnsupportedStanzaType)).await;
+                            break;
+                        }
+                    },
+                    Ok(StreamEvent::StreamClose) => {
+                        stream.close_with(None).await;
                         break;
                     }
-                },
-                Ok(StreamEvent::StreamClose) => {
-                    stream.close_with(None).await;
+                    Ok(StreamEvent::StreamOpen(_)) => {
+                        stream.close_with(Some(StreamCondition::NotWellFormed)).await;
+                        break;
+                    }
+                    Err(e) => {
+                        fail_read(&mut stream, e).await;
+                        break;
+                    }
+                }
+            }
+            // After reading: an answer already received is never taken for silence.
+            _ = tokio::time::sleep_until(wake) => {
+                if ping.is_some() {
+                    debug!("no answer to the server's ping");
+                    stream.close_with(Some(StreamCondition::ConnectionTimeout)).await;
                     break;
                 }
-                Ok(StreamEvent::StreamOpen(_)) => {
-                    stream.close_with(Some(StreamCondition::NotWellFormed)).await;
+                let id = format!("ping-{:016x}", rand::random::<u64>());
+                let iq = Element::new("iq", ns::CLIENT)
+                    .with_attr("type", "get")
+                    .with_attr("id", &id)
+                    .with_attr("from", owner.domain().as_str())
+                    .with_attr("to", session.full.as_str())
+                    .child(Element::new("ping", ns::PING));
+                let r = tokio::select! {
+                    biased;
+                    r = stream.send(&iq) => r,
+                    _ = kill.cancelled() => Err(std::io::ErrorKind::Interrupted.into()),
+                };
+                if r.is_err() {
+                    stream.close_with(session.close_reason()).await;
                     break;
                 }
-                Err(e) => {
-                    fail_read(&mut stream, e).await;
-                    break;
-                }
-            },
+                ping = Some(PendingPing { id });
+                wake = tokio::time::Instant::now() + cx.ping_timeout;
+            }
         }
     }
+    ack_offline(cx, &owner, &mut written).await;
     cx.router.unbind(&session).await;
+    // Nothing can be queued any more: what is left goes back to the router, so that no
+    // stanza queued while the session looked online is lost silently. Offline messages
+    // not written simply stay stored.
+    rx.close();
+    let left = unwritten
+        .into_iter()
+        .chain(std::iter::from_fn(|| rx.try_recv().ok()));
+    let mut rerouted = 0usize;
+    for out in left {
+        match out {
+            Outbound::Stanza(el) => {
+                rerouted += 1;
+                cx.router.reroute_unwritten(el).await;
+            }
+            // MUC fan-out copies: the room's history keeps them (XEP-0045 §7.2.15).
+            Outbound::Shared(_) | Outbound::Offline { .. } => {}
+        }
+    }
+    if rerouted > 0 {
+        debug!(count = rerouted, "unwritten stanzas routed again");
+    }
+}
+
+/// Notes an offline row as written.
+fn note_written(out: &Outbound, written: &mut Vec<i64>) {
+    if let Outbound::Offline { id, .. } = out {
+        written.push(*id);
+    }
+}
+
+/// Deletes the offline rows written to the stream.
+async fn ack_offline(cx: &C2sContext, owner: &BareJid, written: &mut Vec<i64>) {
+    if written.is_empty() {
+        return;
+    }
+    if let Err(e) = cx.storage.delete_offline(owner.as_str(), written).await {
+        debug!(error = %e, "offline delete failed");
+    }
+    written.clear();
 }
 
 /// Writes what the router queued for `session`; `to` is its full JID escaped
@@ -751,18 +925,20 @@ async fn write_out<S>(
     stream: &mut XmlStream<S>,
     session: &SessionEntry,
     to: &[u8],
-    out: Outbound,
+    out: &Outbound,
 ) -> std::io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     match out {
-        Outbound::Stanza(mut el) => {
+        Outbound::Stanza(el) | Outbound::Offline { el, .. } => {
             if session.via_onion && el.children().any(|c| c.is("x", crate::http::OOB)) {
+                let mut el = el.clone();
                 let urls = crate::http::read_base_urls(&cx.base_urls);
                 crate::http::localize(&mut el, &urls, Via::Onion);
+                return stream.send(&el).await;
             }
-            stream.send(&el).await
+            stream.send(el).await
         }
         Outbound::Shared(sh) => stream.send_split(sh.head(), to, sh.tail()).await,
     }

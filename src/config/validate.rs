@@ -18,6 +18,12 @@ const MAX_ELEMENTS: RangeInclusive<u32> = 16..=1_048_576;
 const MAX_RESOURCES: RangeInclusive<u32> = 1..=1000;
 const SESSION_QUEUE: RangeInclusive<u32> = 1..=100_000;
 const HANDSHAKE_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3600;
+const PRETLS_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3600;
+const MAX_PREAUTH_CONNECTIONS: RangeInclusive<u32> = 1..=1_000_000;
+const MAX_PREAUTH_PER_SOURCE: RangeInclusive<u32> = 1..=100_000;
+const WRITE_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3600;
+const PING_INTERVAL_SECS: RangeInclusive<u64> = 1..=86_400;
+const PING_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3600;
 const SCRAM_ITERATIONS: RangeInclusive<u32> = 4096..=1_000_000;
 const FAILURE_DELAY_MS: RangeInclusive<u64> = 0..=60_000;
 const MAX_FAILURES_PER_ACCOUNT: RangeInclusive<u32> = 1..=1000;
@@ -291,6 +297,42 @@ impl Config {
             "limits.handshake_timeout_secs",
             l.handshake_timeout_secs,
             HANDSHAKE_TIMEOUT_SECS,
+        );
+        range(
+            p,
+            "limits.pretls_timeout_secs",
+            l.pretls_timeout_secs,
+            PRETLS_TIMEOUT_SECS,
+        );
+        range(
+            p,
+            "limits.max_preauth_connections",
+            l.max_preauth_connections,
+            MAX_PREAUTH_CONNECTIONS,
+        );
+        range(
+            p,
+            "limits.max_preauth_per_source",
+            l.max_preauth_per_source,
+            MAX_PREAUTH_PER_SOURCE,
+        );
+        range(
+            p,
+            "limits.write_timeout_secs",
+            l.write_timeout_secs,
+            WRITE_TIMEOUT_SECS,
+        );
+        range(
+            p,
+            "limits.ping_interval_secs",
+            l.ping_interval_secs,
+            PING_INTERVAL_SECS,
+        );
+        range(
+            p,
+            "limits.ping_timeout_secs",
+            l.ping_timeout_secs,
+            PING_TIMEOUT_SECS,
         );
         let a = &self.auth;
         range(

@@ -9,7 +9,9 @@
 //!
 //! # Security
 //! Stored messages are whatever the sender sent: end-to-end encrypted payloads stay
-//! opaque. They are deleted once queued to a session.
+//! opaque. They are deleted once a session wrote them to its stream (the session task
+//! deletes the rows it wrote, [`crate::router::Outbound::Offline`]): a session that
+//! ends, fails or is too slow before writing them leaves them stored for the next one.
 //!
 //! When the recipient's storage holds `offline.max_messages`, the answer must not tell
 //! the sender whether the recipient is online: a message delivered to an online
@@ -140,15 +142,21 @@ pub fn stamp(unix: i64) -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
 }
 
-/// Delivers and deletes the stored messages of the session's account.
+/// Queues the stored messages of the session's account to it, oldest first, each row
+/// once per session; the session deletes each row once written. Stops at a full queue
+/// (the rest stay stored) and marks the session so its task calls this again once it has
+/// written its queue.
 pub async fn deliver(router: &Arc<Router>, session: &Arc<SessionEntry>) {
     let owner = session.full.to_bare();
     let msgs = match router.storage().offline_messages(owner.as_str()).await {
         Ok(m) => m,
         Err(e) => return debug!(error = %e, "offline read failed"),
     };
-    let mut done = Vec::with_capacity(msgs.len());
+    let mut done = Vec::new();
     for m in msgs {
+        if !session.claim_offline(m.id) {
+            continue;
+        }
         let Some(mut el) = crate::xml::parse_element(&m.stanza, ns::CLIENT).ok() else {
             done.push(m.id);
             continue;
@@ -159,10 +167,13 @@ pub async fn deliver(router: &Arc<Router>, session: &Arc<SessionEntry>) {
                 .with_attr("stamp", stamp(m.stamp))
                 .with_text("Offline Storage"),
         );
-        if !session.send(el) {
+        if !session.send_offline(el, m.id) {
+            // Left stored; the session resumes once it has written its queue.
+            debug!("session queue full: offline delivery paused");
+            session.unclaim_offline(m.id);
+            session.set_offline_pending();
             break;
         }
-        done.push(m.id);
     }
     if !done.is_empty()
         && let Err(e) = router.storage().delete_offline(owner.as_str(), &done).await

@@ -212,11 +212,12 @@ pub(super) async fn deliver_local(router: &Arc<Router>, st: Stanza, to: &Jid) {
     let sessions = router.sessions_of(&bare);
     if let Some(res) = to.resource() {
         if let Some(s) = sessions.iter().find(|s| s.full.resource() == res) {
-            if st.kind() != Kind::Presence
+            if (st.kind() != Kind::Presence
                 || s.with_presence(|p| p.available)
-                || st.type_attr() != ""
+                || st.type_attr() != "")
+                && let Err(el) = s.try_send(st.into_element())
             {
-                s.send(st.into_element());
+                router.not_queued(Stanza::new_from(el), false).await;
             }
             return;
         }
@@ -264,10 +265,15 @@ async fn deliver_message_to_bare(
         .collect();
     if let Some(max) = avail.iter().map(|(p, _)| *p).max() {
         // normal/chat: the sessions with the highest priority; headline: all non-negative.
+        let mut queued = false;
         for (p, s) in &avail {
             if mtype == "headline" || *p == max {
-                s.send(st.el().clone());
+                queued |= s.send(st.el().clone());
             }
+        }
+        if !queued {
+            // Every chosen session's queue is full: offline storage or a bounce.
+            router.not_queued(st, true).await;
         }
         return;
     }

@@ -3,10 +3,14 @@
 //!
 //! Sessions hand the router the stanzas their client sent (with `from` stamped); the
 //! router alone knows which sessions are bound. Delivery to a session is a `try_send` on
-//! its bounded mailbox: a client that stops reading is closed, it never slows others.
+//! its bounded mailbox, so a client that stops reading never slows others: a full mailbox
+//! bounces the stanza or stores it offline ([`Router::not_queued`]), and the session's
+//! own task closes it after the write timeout.
 //! The session registry is a sharded concurrent map (dashmap) from bare JID to sessions.
 //!
 //! # Limitations
+//! MUC fan-out copies ([`SessionEntry::send_shared`]) that a full mailbox refuses, or
+//! that a session ends without writing, are not bounced: the room's history keeps them.
 //! Federation is not implemented yet: a stanza for a domain this server does not host is
 //! answered with `remote-server-not-found` in [`Router::route_remote`], the one place
 //! where s2s will plug in.
@@ -40,6 +44,7 @@ use crate::storage::Storage;
 use crate::xml::Element;
 pub(crate) use im::roster_removed;
 pub use session::{Outbound, SessionEntry, SharedStanza};
+use tracing::debug;
 
 /// Router settings taken from the configuration.
 #[derive(Debug, Clone)]
@@ -354,6 +359,52 @@ impl Router {
             && let Some(s) = self.session(full)
         {
             s.send(reply.into_element());
+        }
+    }
+
+    /// A stanza a session could not queue (its queue is full, or it just ended): never
+    /// dropped silently while the sender can learn of it. A `chat`/`normal` message to
+    /// the bare JID (`to_bare`) is stored offline (XEP-0160, which bounces when storage
+    /// is off or full); other messages and IQ requests are bounced to their sender with
+    /// `resource-constraint` (RFC 6120 §8.3.3.18). Presence, IQ results and errors are
+    /// never bounced (RFC 6120 §8.3.1, RFC 6121 §4.3.2) and are dropped.
+    pub async fn not_queued(self: &Arc<Self>, st: Stanza, to_bare: bool) {
+        match (st.kind(), st.type_attr()) {
+            (Kind::Presence, _) | (Kind::Iq, "result" | "error") | (Kind::Message, "error") => {
+                debug!(kind = %st.summary(), "not queued: session queue full or closed");
+            }
+            (Kind::Message, "" | "normal" | "chat") if to_bare => {
+                let owner = match st.to() {
+                    Ok(Some(to)) => to.to_bare(),
+                    _ => return,
+                };
+                crate::modules::offline::store(self, st, &owner).await;
+            }
+            _ => self.bounce_to_sender(
+                &st,
+                StanzaError::from_condition(Condition::ResourceConstraint)
+                    .with_text("the recipient's session is not reading"),
+            ),
+        }
+    }
+
+    /// Routes again what a session had queued but did not write before it ended, once
+    /// it is unbound: by the delivery rules (RFC 6121 §8.5.3.2) a message to its full JID
+    /// goes to the account's other sessions or offline (groupchat is bounced), IQ
+    /// requests are bounced with `service-unavailable`. Presence (whose effects, e.g.
+    /// subscription state, already happened), IQ results and errors are dropped.
+    pub async fn reroute_unwritten(self: &Arc<Self>, el: Element) {
+        let st = Stanza::new_from(el);
+        let again = match st.kind() {
+            Kind::Message => st.type_attr() != "error",
+            Kind::Iq => matches!(st.type_attr(), "get" | "set"),
+            Kind::Presence => false,
+        };
+        if !again {
+            return debug!(kind = %st.summary(), "unwritten stanza dropped");
+        }
+        if let Ok(Some(to)) = st.to() {
+            self.route_inbound(st, &to).await;
         }
     }
 

@@ -1,6 +1,7 @@
 //! A bound client session as the router sees it: its full JID, mailbox and presence.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use jid::{FullJid, Jid};
@@ -19,6 +20,14 @@ pub enum Outbound {
     /// A stanza serialized once for many sessions (MUC fan-out), addressed to the
     /// receiving session's own full JID.
     Shared(SharedStanza),
+    /// A stored offline message (XEP-0160) with its row id: the session deletes the row
+    /// once the message was written to its stream, and leaves it stored otherwise.
+    Offline {
+        /// The message, with its delay stamp.
+        el: Element,
+        /// The row id ([`crate::storage::OfflineMessage::id`]).
+        id: i64,
+    },
 }
 
 /// One serialization of a stanza shared by every session it goes to, split where the
@@ -102,6 +111,10 @@ pub struct SessionEntry {
     /// The session's stream came through the onion service: URLs of ours sent to it
     /// use the onion base URL ([`crate::http::BaseUrls::for_via`]).
     pub via_onion: bool,
+    /// The highest offline row id queued to this session ([`SessionEntry::claim_offline`]).
+    offline_claimed: AtomicI64,
+    /// Offline delivery stopped at a full queue ([`SessionEntry::set_offline_pending`]).
+    offline_pending: AtomicBool,
 }
 
 impl SessionEntry {
@@ -122,31 +135,72 @@ impl SessionEntry {
             kill_reason: Mutex::new(None),
             presence: Mutex::new(PresenceState::default()),
             via_onion,
+            offline_claimed: AtomicI64::new(i64::MIN),
+            offline_pending: AtomicBool::new(false),
         }
     }
 
-    /// Queues a stanza for the session. A full queue means the client does not read:
-    /// the session is closed with `resource-constraint` (RFC 6120 §4.9.3.12) and the
-    /// stanza is dropped. Returns whether it was queued.
+    /// Queues a stanza for the session; returns whether it was queued. It is not when
+    /// the queue (`limits.session_queue`) is full or the session has ended: the caller
+    /// decides what the sender learns (see [`SessionEntry::try_send`]). A session that
+    /// stops reading is closed by its own task after the write timeout.
     pub fn send(&self, el: Element) -> bool {
-        self.queue(Outbound::Stanza(el))
+        self.try_send(el).is_ok()
+    }
+
+    /// Queues a stanza, or gives it back when the queue is full or the session ended,
+    /// so the router can bounce it or store it offline ([`crate::router::Router::not_queued`]).
+    ///
+    /// # Errors
+    /// The element, unqueued.
+    pub fn try_send(&self, el: Element) -> Result<(), Element> {
+        self.tx.try_send(Outbound::Stanza(el)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(Outbound::Stanza(el))
+            | mpsc::error::TrySendError::Closed(Outbound::Stanza(el)) => el,
+            // Only a Stanza was sent.
+            _ => Element::new("message", ns::CLIENT),
+        })
     }
 
     /// Queues a shared serialization of a stanza addressed to this session's full JID
-    /// ([`SharedStanza`]); a full queue is handled as in [`SessionEntry::send`].
+    /// ([`SharedStanza`]); returns whether it was queued (see [`SessionEntry::send`]).
     pub fn send_shared(&self, st: SharedStanza) -> bool {
-        self.queue(Outbound::Shared(st))
+        self.tx.try_send(Outbound::Shared(st)).is_ok()
     }
 
-    fn queue(&self, out: Outbound) -> bool {
-        match self.tx.try_send(out) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.close(StreamCondition::ResourceConstraint);
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        }
+    /// Claims offline row `id` for this session: true when no row with this or a higher
+    /// id was claimed before (rows are claimed in id order), so a row is queued to one
+    /// session at most once even when deliveries overlap.
+    pub fn claim_offline(&self, id: i64) -> bool {
+        self.offline_claimed.fetch_max(id, Ordering::AcqRel) < id
+    }
+
+    /// Gives back the claim on row `id` when it could not be queued (if no later row was
+    /// claimed since), so a resumed delivery takes it.
+    pub fn unclaim_offline(&self, id: i64) {
+        let _ = self.offline_claimed.compare_exchange(
+            id,
+            id.saturating_sub(1),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    /// Notes that offline delivery stopped at a full queue: the session task delivers
+    /// the rest once it has written its queue ([`SessionEntry::take_offline_pending`]).
+    pub fn set_offline_pending(&self) {
+        self.offline_pending.store(true, Ordering::Release);
+    }
+
+    /// Whether offline delivery is to be resumed (and clears it).
+    pub fn take_offline_pending(&self) -> bool {
+        self.offline_pending.swap(false, Ordering::AcqRel)
+    }
+
+    /// Queues stored offline message `id` ([`Outbound::Offline`]); returns whether it was
+    /// queued. Unqueued, the message stays stored.
+    pub fn send_offline(&self, el: Element, id: i64) -> bool {
+        self.tx.try_send(Outbound::Offline { el, id }).is_ok()
     }
 
     /// Asks the session task to end the stream with `cond`.

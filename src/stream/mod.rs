@@ -9,6 +9,12 @@
 //! STARTTLS upgrades refuse any bytes the client pipelined after `<starttls/>` (the
 //! plaintext command-injection class of bugs, CVE-2011-0411 and its XMPP cousins): such
 //! bytes would otherwise be processed as if they had arrived over TLS.
+//!
+//! Each write must finish within the write timeout ([`XmlStream::set_write_timeout`]),
+//! so a peer that stops reading cannot hold a session forever. A write that timed out,
+//! failed or was abandoned (its future dropped, e.g. when the session is told to
+//! close) leaves the stream [broken](XmlStream::is_broken): it may end mid-element, so
+//! nothing more is written to it.
 
 use std::io;
 use std::pin::Pin;
@@ -144,6 +150,8 @@ pub struct XmlStream<S> {
     out: Vec<u8>,
     read_buf: Vec<u8>,
     deadline: Option<tokio::time::Instant>,
+    write_timeout: Option<std::time::Duration>,
+    broken: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> XmlStream<S> {
@@ -156,7 +164,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> XmlStream<S> {
             out: Vec::new(),
             read_buf: Vec::new(),
             deadline: None,
+            write_timeout: None,
+            broken: false,
         }
+    }
+
+    /// Each write (write and flush of one stanza or header) fails with
+    /// [`io::ErrorKind::TimedOut`] when it takes longer than `timeout`; `None`: no limit.
+    pub fn set_write_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        self.write_timeout = timeout;
+    }
+
+    /// Whether a write failed, timed out or was abandoned midway: the peer may have
+    /// part of an element, so the stream takes no more writes.
+    pub fn is_broken(&self) -> bool {
+        self.broken
     }
 
     /// Reads fail with [`ReadError::Timeout`] (mapped to `connection-timeout`,
@@ -200,10 +222,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> XmlStream<S> {
         self.parser.reset();
     }
 
-    /// Writes raw, already-serialized XML.
+    /// Writes raw, already-serialized XML and flushes it, within the write timeout.
+    ///
+    /// # Errors
+    /// The transport's error; [`io::ErrorKind::TimedOut`] after the write timeout;
+    /// [`io::ErrorKind::BrokenPipe`] if the stream is [broken](Self::is_broken). After any
+    /// error, and when this future is dropped before it finished, the stream is broken.
     pub async fn send_raw(&mut self, xml: &[u8]) -> io::Result<()> {
-        self.transport.write_all(xml).await?;
-        self.transport.flush().await
+        if self.broken {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "stream broken by an earlier write",
+            ));
+        }
+        // Set until the write completed: a dropped future leaves it set.
+        self.broken = true;
+        let transport = &mut self.transport;
+        let write = async {
+            transport.write_all(xml).await?;
+            transport.flush().await
+        };
+        let r = match self.write_timeout {
+            Some(t) => tokio::time::timeout(t, write).await.unwrap_or_else(|_| {
+                Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out"))
+            }),
+            None => write.await,
+        };
+        if r.is_ok() {
+            self.broken = false;
+        }
+        r
     }
 
     /// Serializes and writes a top-level element in the `jabber:client` content namespace.
@@ -232,7 +280,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> XmlStream<S> {
 
     /// Sends a stream error and the closing tag, then shuts the transport down
     /// (RFC 6120 §4.9.1.1). Errors are ignored: the stream is over either way.
+    /// A [broken](Self::is_broken) stream gets nothing written: the transport is
+    /// simply dropped by the caller.
     pub async fn close_with(&mut self, cond: Option<StreamCondition>) {
+        if self.broken {
+            return;
+        }
         if let Some(c) = cond {
             let _ = self.send(&c.to_element()).await;
         }
@@ -249,7 +302,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> XmlStream<S> {
         if self.parser.unconsumed_len() > 0 {
             return Err(TlsError::Pipelined);
         }
-        let (limits, deadline) = (self.limits, self.deadline);
+        let (limits, deadline, write_timeout) = (self.limits, self.deadline, self.write_timeout);
         let transport = match self.transport {
             Transport::Plain(s) => Transport::Tls(Box::new(
                 acceptor.accept(s).await.map_err(TlsError::Handshake)?,
@@ -258,6 +311,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> XmlStream<S> {
         };
         let mut upgraded = XmlStream::new(transport, limits);
         upgraded.set_deadline(deadline);
+        upgraded.set_write_timeout(write_timeout);
         Ok(upgraded)
     }
 }

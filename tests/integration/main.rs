@@ -6,6 +6,7 @@ mod auth;
 mod cli;
 mod common;
 mod hostile_xml;
+mod conn;
 mod http;
 mod im;
 mod interop;
