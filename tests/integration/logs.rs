@@ -417,7 +417,7 @@ fn world_readable_configured_key_is_refused() {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
-        let (tx, ready) = std::sync::mpsc::channel();
+        let (tx, ready) = std::sync::mpsc::sync_channel(1);
         std::thread::spawn(move || {
             use std::io::BufRead as _;
             for line in std::io::BufReader::new(stdout)
@@ -425,7 +425,7 @@ fn world_readable_configured_key_is_refused() {
                 .map_while(Result::ok)
             {
                 if line == "ready" {
-                    let _ = tx.send(());
+                    let _ = tx.try_send(());
                 }
             }
         });
