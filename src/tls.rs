@@ -47,6 +47,18 @@ pub enum Error {
     /// The certificate could not be parsed as X.509.
     #[error("the certificate is not valid X.509")]
     X509,
+    /// A configured private key file that any user of the system may access.
+    #[error(
+        "the TLS private key {} is accessible to every user (mode {mode:04o}); \
+         remove the permissions of others (chmod o-rwx)",
+        path.display()
+    )]
+    OpenKey {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
 }
 
 /// Certificate chain and key in DER, as loaded or generated.
@@ -64,7 +76,30 @@ pub fn self_signed_paths(state_dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 /// Loads a PEM certificate chain and key.
+///
+/// # Errors
+/// [`Error::Io`] / [`Error::Pem`] naming the file that cannot be read or holds nothing
+/// usable; [`Error::OpenKey`] when others (not the owner or group) have any permission
+/// on the key file (unix): the operator's file is not changed, start-up is refused.
 pub fn load(cert: &Path, key: &Path) -> Result<Material, Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(key)
+            .map_err(|source| Error::Io {
+                path: key.to_owned(),
+                source,
+            })?
+            .permissions()
+            .mode()
+            & 0o7777;
+        if mode & 0o007 != 0 {
+            return Err(Error::OpenKey {
+                path: key.to_owned(),
+                mode,
+            });
+        }
+    }
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|_| Error::Pem {
             what: "certificate",

@@ -377,3 +377,86 @@ async fn malformed_requests_get_400_with_security_headers() {
         }
     }
 }
+
+/// A configured TLS key (`tls.key`, the operator's file) that every user may read is
+/// refused at start-up with a message naming it; the file is left as it is. The same
+/// key with mode 0640 (e.g. group `ssl-cert`) is accepted.
+#[cfg(unix)]
+#[test]
+fn world_readable_configured_key_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut first = Server::builder().log_level("info").start();
+    assert!(first.stop(), "clean stop");
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::copy(first.state_dir().join("tls/cert.pem"), &cert).unwrap();
+    std::fs::copy(first.state_dir().join("tls/key.pem"), &key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = dir.path().join("allium.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndomains = [\"localhost\"]\nstate_dir = \"{}\"\n\n\
+             [listeners]\nc2s = [\"127.0.0.1:0\"]\nc2s_tls = []\n\n\
+             [tls]\ncertificate = \"{}\"\nkey = \"{}\"\n\n\
+             [tor]\nenabled = false\n\n[http]\nlisten = []\n",
+            dir.path().join("state").display(),
+            cert.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    // Some((success, stderr)) when the server exits, None when it runs ("ready").
+    let run = || {
+        let mut child = std::process::Command::new(bin())
+            .args(["run", "--config"])
+            .arg(&config)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, ready) = std::sync::mpsc::sync_channel(1);
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line == "ready" {
+                    let _ = tx.try_send(());
+                }
+            }
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut err = String::new();
+                use std::io::Read as _;
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                return Some((status.success(), err));
+            }
+            if ready.try_recv().is_ok() || std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let (ok, err) = run().expect("the server started with a world-readable TLS key");
+    assert!(!ok);
+    assert!(
+        err.contains(&key.display().to_string()) && err.contains("0644"),
+        "the refusal names the key and its mode: {err}"
+    );
+    assert_eq!(mode(&key), 0o644, "the operator's file is not changed");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+    assert!(run().is_none(), "mode 0640 is accepted (the server runs)");
+}
