@@ -452,6 +452,14 @@ async fn subscription_out(
         match storage.put_roster_item_capped(user.as_str(), it, max).await {
             Ok(()) => {}
             Err(crate::storage::Error::RosterFull) => {
+                if ptype == "subscribed" {
+                    // The approval failed: keep the request pending (it was taken off
+                    // above), so that the user can approve once the roster has room.
+                    let request = presence("subscribe", contact, user).el().to_xml(ns::CLIENT);
+                    let _ = storage
+                        .add_pending_subscription(user.as_str(), contact.as_str(), &request)
+                        .await;
+                }
                 return router.bounce_to_sender(&st, roster::roster_full());
             }
             Err(_) => return,

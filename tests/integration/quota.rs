@@ -96,6 +96,41 @@ async fn roster_items_groups_and_names_are_capped() {
     assert_eq!(jids, ["a@example.org", "b@example.org"]);
 }
 
+/// Approving a subscription request that would add a roster item beyond
+/// `roster.max_items` is refused, and the request stays pending: once the roster has
+/// room, the same approval works.
+#[tokio::test]
+async fn approving_with_a_full_roster_keeps_the_request_pending() {
+    let server = Server::builder().toml("[roster]\nmax_items = 1\n").start();
+    server.add_account("alice", "pw-a");
+    server.add_account("bob", "pw-b");
+    let mut alice = server.login("alice", "pw-a", "phone").await;
+    alice.available().await;
+    alice.roster_get().await;
+    let (r, _) = alice.roster_set("<item jid='a@example.org'/>").await;
+    assert_eq!(r.attr("type"), Some("result"));
+    let mut bob = server.login("bob", "pw-b", "desk").await;
+    bob.available().await;
+    bob.send("<presence to='alice@localhost' type='subscribe'/>")
+        .await;
+    alice.expect_presence("bob@localhost", "subscribe").await;
+    alice
+        .send("<presence to='bob@localhost' type='subscribed' id='ok1'/>")
+        .await;
+    let e = error_with_id(&mut alice, "ok1")
+        .await
+        .expect("the approval that would overflow the roster is refused");
+    assert_eq!(stanza_error(&e).as_deref(), Some("resource-constraint"));
+    alice
+        .roster_set("<item jid='a@example.org' subscription='remove'/>")
+        .await;
+    alice
+        .send("<presence to='bob@localhost' type='subscribed' id='ok2'/>")
+        .await;
+    bob.expect_presence("alice@localhost", "subscribed").await;
+    assert!(error_with_id(&mut alice, "ok2").await.is_none());
+}
+
 /// `limits.max_directed_presences`: directed presence to a further recipient is
 /// refused with `resource-constraint`; re-sending to a known recipient still works.
 #[tokio::test]
