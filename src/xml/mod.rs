@@ -60,12 +60,15 @@ pub use parser::{
 /// # Errors
 /// Any [`ParseError`] of the text, or `NotWellFormed` when it holds no complete element.
 pub fn parse_element(xml: &str, content_ns: &str) -> Result<Element, ParseError> {
+    let header = format!("<stream:stream xmlns='{content_ns}' xmlns:stream='{STREAMS_NS}'>");
+    // The size limit also bounds the stream header token: an element shorter than the
+    // header must still parse.
     let limits = Limits {
-        max_stanza_bytes: xml.len().max(1),
+        max_stanza_bytes: xml.len().max(header.len()),
         ..Limits::default()
     };
     let mut p = StreamParser::new(limits);
-    p.feed(format!("<stream:stream xmlns='{content_ns}' xmlns:stream='{STREAMS_NS}'>").as_bytes());
+    p.feed(header.as_bytes());
     p.feed(xml.as_bytes());
     loop {
         match p.next_event()? {
