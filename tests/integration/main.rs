@@ -5,6 +5,7 @@
 mod auth;
 mod cli;
 mod common;
+mod fuzz_findings;
 mod http;
 mod im;
 mod interop;
