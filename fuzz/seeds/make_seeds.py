@@ -110,7 +110,7 @@ JIDS = [
     "juliet@im.example.com/balcony", "romeo@example.net", "example.org", "im.example.com/res",
     "a@b@c", "@example.org", "juliet@", "x/", "Ju\u0130et@EXAMPLE.org/Bal Cony",
     "room@muc.example.org/\u00e9 nick", "[::1]", "user@[2001:db8::1]/r", "\u00bd@\ufb01.org",
-    "allium-0123456789abcdef", "juliet@example.org/a/b@c", "n\u0000ul@x", "xn--bcher-kva.example", "room@muc.example.",
+    "allium-0123456789abcdef", "juliet@example.org/a/b@c", "n\u0000ul@x", "xn--bcher-kva.example", "room@muc.example.", "juliet@example./rg/ai//@c",
 ]
 
 CONFIGS = [
