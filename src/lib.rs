@@ -32,6 +32,8 @@ pub mod auth;
 pub mod c2s;
 pub mod cli;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod log;
 pub mod modules;

@@ -53,9 +53,6 @@ pub use parser::{
     StreamParser,
 };
 
-/// Invariant-checking entry points for fuzz targets and property tests. Not a stable API.
-///
-/// These functions *assert* (panic) when an invariant is broken: that is their purpose.
 /// Parses one complete element, as [`Element::to_xml`] wrote it with `content_ns` as the
 /// parent namespace (e.g. a stanza kept in the database). The default depth and
 /// attribute limits apply; the size limit is 64 times the text's own length (room for the
@@ -66,14 +63,17 @@ pub use parser::{
 /// # Errors
 /// Any [`ParseError`] of the text, or `NotWellFormed` when it holds no complete element.
 pub fn parse_element(xml: &str, content_ns: &str) -> Result<Element, ParseError> {
+    let header = format!("<stream:stream xmlns='{content_ns}' xmlns:stream='{STREAMS_NS}'>");
+    // The size limit also bounds the stream header token: an element shorter than the
+    // header must still parse.
     let limits = Limits {
-        max_stanza_bytes: xml.len().saturating_mul(64).max(1),
+        max_stanza_bytes: xml.len().saturating_mul(64).max(header.len()),
         max_namespace_bytes: usize::MAX,
         max_elements: usize::MAX,
         ..Limits::default()
     };
     let mut p = StreamParser::new(limits);
-    p.feed(format!("<stream:stream xmlns='{content_ns}' xmlns:stream='{STREAMS_NS}'>").as_bytes());
+    p.feed(header.as_bytes());
     p.feed(xml.as_bytes());
     loop {
         match p.next_event()? {
@@ -84,6 +84,9 @@ pub fn parse_element(xml: &str, content_ns: &str) -> Result<Element, ParseError>
     }
 }
 
+/// Invariant-checking entry points for fuzz targets and property tests. Not a stable API.
+///
+/// These functions *assert* (panic) when an invariant is broken: that is their purpose.
 #[doc(hidden)]
 pub mod fuzzing {
     use super::chars::escape_into;

@@ -1693,6 +1693,18 @@ mod tests {
         assert!(ATTR_OVERHEAD >= std::mem::size_of::<Attr>());
     }
 
+    /// Found by the `stanza` fuzz target: an element shorter than the synthetic stream
+    /// header (e.g. a short offline message) failed with the stanza size limit.
+    #[test]
+    fn parse_element_accepts_short_elements() {
+        for xml in ["<a/>", "<presence/>", "<message><body>hi</body></message>"] {
+            let e = crate::xml::parse_element(xml, "jabber:client").unwrap();
+            assert_eq!(e.to_xml("jabber:client"), xml);
+        }
+        let long = format!("<a>{}</a>", "x".repeat(300));
+        assert!(crate::xml::parse_element(&long, "jabber:client").is_ok());
+    }
+
     /// The fuzzing entry point on the unit vectors (seeds for a fuzz corpus).
     #[test]
     fn fuzzing_entry_point_on_vectors() {

@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod hostile_xml;
 mod conn;
+mod fuzz_findings;
 mod http;
 mod im;
 mod interop;
