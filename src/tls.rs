@@ -148,7 +148,8 @@ pub fn create_private_dir(dir: &Path) -> Result<(), Error> {
     })
 }
 
-fn write_private(path: &Path, data: &[u8]) -> Result<(), Error> {
+/// Writes `data` to `path` (created or truncated) with mode 0600 on unix.
+pub(crate) fn write_private(path: &Path, data: &[u8]) -> Result<(), Error> {
     use std::io::Write;
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create(true).truncate(true);

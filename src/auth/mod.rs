@@ -17,9 +17,10 @@
 //! - The server never stores or sees a SCRAM password; it only holds `StoredKey` and
 //!   `ServerKey`. Client proofs and channel-binding data are compared in constant time.
 //! - An unknown account is answered with a fake salt derived by HMAC-SHA-256 from a
-//!   per-process random key and the username, identical on every attempt, so the
-//!   server-first message does not reveal whether an account exists; the exchange then
-//!   fails with `not-authorized` exactly like a wrong password.
+//!   secret key and the username, identical on every attempt and across restarts (the
+//!   key is kept by the caller, [`UnknownAccounts`]), and the configured iteration count,
+//!   so the server-first message does not reveal whether an account exists; the
+//!   exchange then fails with `not-authorized` exactly like a wrong password.
 //! - A client `y` gs2 flag while the server offered a `-PLUS` mechanism is treated as a
 //!   downgrade attack and fails (RFC 5802 §6).
 //! - Intermediate secrets (SaltedPassword, ClientKey, prepared passwords, the PLAIN
@@ -33,9 +34,8 @@
 //! - SCRAM extensions are not supported: a mandatory extension (`m=`) fails the
 //!   exchange, optional unknown extensions are ignored.
 //! - The `stringprep` crate's own temporary buffers are not zeroised.
-//! - The SCRAM iteration count of an unknown account is always
-//!   [`DEFAULT_SCRAM_ITERATIONS`]; an attacker who knows that real accounts use another
-//!   count can tell them apart.
+//! - An unknown account shows the iteration count configured for new accounts; a real
+//!   account created under another count can be told apart from unknown ones.
 //! - Authorization identities are only parsed; the caller decides whether the
 //!   authenticated user may act as the `authzid` (RFC 6120 §6.3.8).
 
@@ -46,9 +46,50 @@ mod session;
 
 pub use credentials::{ScramCredentials, StoredCredentials};
 pub use password::{
-    DEFAULT_SCRAM_ITERATIONS, MIN_SCRAM_ITERATIONS, hash_password, verify_password,
+    DEFAULT_SCRAM_ITERATIONS, MAX_ARGON2_BLOCKS, MIN_SCRAM_ITERATIONS, PasswordVerifier,
+    hash_password, verify_password, verify_password_in,
 };
 pub use session::{SaslSession, Step};
+
+/// What a SCRAM exchange shows for a username with no account: a salt derived by
+/// HMAC-SHA-256 from `key` and the username, and `iterations` (RFC 5802 §5.1 `s=`,
+/// `i=`). With `key` kept across restarts (allium keeps it in the state directory) and
+/// `iterations` the configured count of new accounts, an unknown account's
+/// server-first message looks like a real one's, on every attempt and after restarts.
+pub struct UnknownAccounts {
+    key: [u8; 32],
+    iterations: u32,
+}
+
+impl UnknownAccounts {
+    /// Fake credentials under the 32-byte secret `key`, with `iterations` PBKDF2
+    /// iterations.
+    pub const fn new(key: [u8; 32], iterations: u32) -> UnknownAccounts {
+        UnknownAccounts { key, iterations }
+    }
+
+    pub(crate) fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    pub(crate) fn iterations(&self) -> u32 {
+        self.iterations
+    }
+}
+
+impl Drop for UnknownAccounts {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.key);
+    }
+}
+
+impl std::fmt::Debug for UnknownAccounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnknownAccounts")
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Channel binding type name of RFC 9266 (`p=tls-exporter` in the gs2 header, and the
 /// value advertised in XEP-0440 `<sasl-channel-binding/>`).

@@ -7,8 +7,8 @@ use zeroize::Zeroizing;
 
 use super::scram::{self, ClientFirst, Gs2Flag, HashAlg};
 use super::{
-    ChannelBinding, DEFAULT_SCRAM_ITERATIONS, MAX_MESSAGE_LEN, Mechanism, SaslFailure,
-    StoredCredentials, TLS_EXPORTER,
+    ChannelBinding, MAX_MESSAGE_LEN, Mechanism, SaslFailure, StoredCredentials, TLS_EXPORTER,
+    UnknownAccounts,
 };
 
 /// What the caller must do next in a SASL exchange.
@@ -193,15 +193,21 @@ impl SaslSession {
     }
 
     /// Continues a SCRAM exchange after [`Step::NeedCredentials`] with the account's
-    /// stored credentials, or `None` if no such account exists.
+    /// stored credentials, or `None` if no such account exists; `unknown` gives the
+    /// fake credentials of accounts that do not exist.
     ///
     /// Returns `Challenge(server-first-message)` (RFC 5802 §5.1:
     /// `r=<client nonce><24 random bytes, base64>,s=<salt>,i=<iterations>`). For
-    /// `None`, the salt is derived by HMAC from a per-process random key and the
-    /// username (same on every attempt, no user enumeration) and the exchange later
+    /// `None`, the salt is derived by HMAC from `unknown`'s key and the username, with
+    /// `unknown`'s iteration count (same on every attempt and across restarts when the
+    /// key is kept: no user enumeration) and the exchange later
     /// fails with `NotAuthorized`. Unusable stored data (wrong key length, zero
     /// iterations, empty salt) or an RNG failure gives `TemporaryAuthFailure`.
-    pub fn credentials(&mut self, creds: Option<&StoredCredentials>) -> Step {
+    pub fn credentials(
+        &mut self,
+        creds: Option<&StoredCredentials>,
+        unknown: &UnknownAccounts,
+    ) -> Step {
         let State::ScramCredentials(first) = std::mem::replace(&mut self.state, State::Done) else {
             return fail(SaslFailure::MalformedRequest);
         };
@@ -214,7 +220,12 @@ impl SaslSession {
                 };
                 (sc.clone(), true)
             }
-            None => match scram::fake_credentials(alg, &first.username, DEFAULT_SCRAM_ITERATIONS) {
+            None => match scram::fake_credentials(
+                unknown.key(),
+                alg,
+                &first.username,
+                unknown.iterations(),
+            ) {
                 Some(sc) => (sc, false),
                 None => return fail(SaslFailure::TemporaryAuthFailure),
             },
@@ -412,6 +423,7 @@ mod tests {
     use crate::auth::{ScramCredentials, hash_password};
 
     const EXPORTER: [u8; 32] = [7u8; 32];
+    const UNKNOWN: UnknownAccounts = UnknownAccounts::new([5u8; 32], 4096);
 
     fn rfc_creds(alg: HashAlg, salt_b64: &str) -> StoredCredentials {
         let salt = B64.decode(salt_b64).unwrap();
@@ -465,7 +477,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         s.fixed_nonce = Some(snonce.into());
-        assert_eq!(challenge(s.credentials(Some(&creds))), msgs[1].as_bytes());
+        assert_eq!(
+            challenge(s.credentials(Some(&creds), &UNKNOWN)),
+            msgs[1].as_bytes()
+        );
         match s.response(msgs[2].as_bytes()) {
             Step::Success {
                 username,
@@ -632,7 +647,7 @@ mod tests {
             Step::NeedCredentials { .. } => {}
             other => return other,
         }
-        let sf = challenge(s.credentials(account));
+        let sf = challenge(s.credentials(account, &UNKNOWN));
         let (cf, expected_sf) = client.finish(&sf);
         let step = s.response(&cf);
         if let Step::Success {
@@ -819,7 +834,7 @@ mod tests {
             let c = Client::new(mech, "ghost", "correct horse", "n,,", b"");
             let (mut s, _) =
                 SaslSession::start(mech, false, ChannelBinding::none(), Some(&c.first()));
-            let sf = challenge(s.credentials(None));
+            let sf = challenge(s.credentials(None, &UNKNOWN));
             salts.push(server_first_salt(&sf));
             assert!(sf.ends_with(b",i=4096"));
             let (cf, _) = c.finish(&sf);
@@ -835,7 +850,10 @@ mod tests {
         // Another user gets another salt.
         let c = Client::new(mech, "ghost2", "x", "n,,", b"");
         let (mut s, _) = SaslSession::start(mech, false, ChannelBinding::none(), Some(&c.first()));
-        assert_ne!(server_first_salt(&challenge(s.credentials(None))), salts[0]);
+        assert_ne!(
+            server_first_salt(&challenge(s.credentials(None, &UNKNOWN))),
+            salts[0]
+        );
     }
 
     #[test]
@@ -846,7 +864,7 @@ mod tests {
         for _ in 0..2 {
             let (mut s, _) =
                 SaslSession::start(mech, false, ChannelBinding::none(), Some(&c.first()));
-            let sf = challenge(s.credentials(Some(creds())));
+            let sf = challenge(s.credentials(Some(creds()), &UNKNOWN));
             let p = c.parse_server_first(&sf);
             // client nonce + base64 of 24 bytes.
             assert_eq!(p.nonce.len(), c.cnonce.len() + 32);
@@ -903,7 +921,7 @@ mod tests {
             );
             // The session is finished.
             assert_eq!(
-                failure(s.credentials(Some(creds()))),
+                failure(s.credentials(Some(creds()), &UNKNOWN)),
                 SaslFailure::MalformedRequest
             );
         }
@@ -914,7 +932,7 @@ mod tests {
         let mech = Mechanism::ScramSha256;
         let c = Client::new(mech, "romeo", "correct horse", "n,,", b"");
         let (mut s, _) = SaslSession::start(mech, false, ChannelBinding::none(), Some(&c.first()));
-        let sf = challenge(s.credentials(Some(creds())));
+        let sf = challenge(s.credentials(Some(creds()), &UNKNOWN));
         let (good, _) = c.finish(&sf);
         let good = String::from_utf8(good).unwrap();
         let nonce = c.parse_server_first(&sf).nonce;
@@ -993,7 +1011,7 @@ mod tests {
             let (mut s, _) =
                 SaslSession::start(mech, false, ChannelBinding::none(), Some(&c.first()));
             s.fixed_nonce = Some(nonce[c.cnonce.len()..].to_string());
-            assert_eq!(challenge(s.credentials(Some(creds()))), sf);
+            assert_eq!(challenge(s.credentials(Some(creds()), &UNKNOWN)), sf);
             assert_eq!(failure(s.response(case.as_bytes())), want, "{case:?}");
             assert_eq!(
                 failure(s.response(good.as_bytes())),
@@ -1014,7 +1032,7 @@ mod tests {
             SaslSession::start(Mechanism::ScramSha256, false, ChannelBinding::none(), None);
         assert!(challenge(step).is_empty());
         assert_eq!(
-            failure(s.credentials(Some(creds()))),
+            failure(s.credentials(Some(creds()), &UNKNOWN)),
             SaslFailure::MalformedRequest
         );
         let (mut s, _) =
@@ -1032,7 +1050,10 @@ mod tests {
             SaslFailure::MalformedRequest
         );
         let (mut s, _) = SaslSession::start(Mechanism::Plain, false, ChannelBinding::none(), None);
-        assert_eq!(failure(s.credentials(None)), SaslFailure::MalformedRequest);
+        assert_eq!(
+            failure(s.credentials(None, &UNKNOWN)),
+            SaslFailure::MalformedRequest
+        );
         let (mut s, _) = SaslSession::start(Mechanism::Plain, false, ChannelBinding::none(), None);
         assert_eq!(failure(s.abort()), SaslFailure::Aborted);
         assert_eq!(
@@ -1047,7 +1068,7 @@ mod tests {
         let mech = Mechanism::ScramSha1;
         let c = Client::new(mech, "romeo", "correct horse", "n,,", b"");
         let (mut s, _) = SaslSession::start(mech, false, ChannelBinding::none(), Some(&c.first()));
-        let sf = challenge(s.credentials(Some(creds())));
+        let sf = challenge(s.credentials(Some(creds()), &UNKNOWN));
         assert_eq!(failure(s.abort()), SaslFailure::Aborted);
         let (cf, _) = c.finish(&sf);
         assert_eq!(failure(s.response(&cf)), SaslFailure::MalformedRequest);
@@ -1064,7 +1085,7 @@ mod tests {
             Some(b"n,,n=u,r=a"),
         );
         assert_eq!(
-            failure(s.credentials(Some(&bad))),
+            failure(s.credentials(Some(&bad), &UNKNOWN)),
             SaslFailure::TemporaryAuthFailure
         );
     }
@@ -1179,13 +1200,13 @@ mod tests {
             let _ = SaslSession::start(mech, true, chan(), Some(&msg));
             let (mut s, _) = SaslSession::start(mech, true, chan(), None);
             let _ = s.response(&msg);
-            let _ = s.credentials(None);
+            let _ = s.credentials(None, &UNKNOWN);
             let _ = s.response(&msg);
             let _ = s.plain_result(true);
             // Client-final fuzzing after a valid client-first.
             let gs2 = if mech.is_plus() { "p=tls-exporter,," } else { "n,," };
             let (mut s, _) = SaslSession::start(mech, true, chan(), Some(format!("{gs2}n=u,r=a").as_bytes()));
-            let _ = s.credentials(Some(creds()));
+            let _ = s.credentials(Some(creds()), &UNKNOWN);
             let _ = s.response(&msg);
         }
     }

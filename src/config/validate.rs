@@ -21,6 +21,9 @@ const FAILURE_DELAY_MS: RangeInclusive<u64> = 0..=60_000;
 const MAX_FAILURES_PER_ACCOUNT: RangeInclusive<u32> = 1..=1000;
 const MAX_FAILURES_PER_SOURCE: RangeInclusive<u32> = 1..=10_000;
 const FAILURE_WINDOW_SECS: RangeInclusive<u64> = 1..=86_400;
+const MAX_FAILURE_DELAY_MS: RangeInclusive<u64> = 0..=600_000;
+const ACCOUNT_FAILURE_BUDGET: RangeInclusive<u32> = 1..=1_000_000;
+const MAX_PARALLEL_PASSWORD_CHECKS: RangeInclusive<u32> = 0..=1024;
 const OFFLINE_MAX_MESSAGES: RangeInclusive<u32> = 1..=10_000;
 
 const MUC_HISTORY_MAX: RangeInclusive<u32> = 0..=1000;
@@ -286,9 +289,21 @@ impl Config {
         );
         range(
             p,
+            "auth.max_failure_delay_ms",
+            a.max_failure_delay_ms,
+            MAX_FAILURE_DELAY_MS,
+        );
+        range(
+            p,
             "auth.max_failures_per_account",
             a.max_failures_per_account,
             MAX_FAILURES_PER_ACCOUNT,
+        );
+        range(
+            p,
+            "auth.account_failure_budget",
+            a.account_failure_budget,
+            ACCOUNT_FAILURE_BUDGET,
         );
         range(
             p,
@@ -301,6 +316,12 @@ impl Config {
             "auth.failure_window_secs",
             a.failure_window_secs,
             FAILURE_WINDOW_SECS,
+        );
+        range(
+            p,
+            "auth.max_parallel_password_checks",
+            a.max_parallel_password_checks,
+            MAX_PARALLEL_PASSWORD_CHECKS,
         );
         range(
             p,

@@ -5,6 +5,7 @@
 mod auth;
 mod cli;
 mod common;
+mod hardening_auth;
 mod http;
 mod im;
 mod interop;
