@@ -128,7 +128,16 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
             Path::new(&config.tls.key),
         )?
     };
-    let tls = crate::tls::server_config(&material, config.tls.min_version == "1.3")?;
+    let tls = crate::tls::server_config(
+        &material,
+        config.tls.min_version == "1.3",
+        config.tls.session_resumption,
+    )?;
+    let server_end_point = material
+        .chain
+        .first()
+        .map(crate::tls::server_end_point)
+        .transpose()?;
     let fingerprints = material
         .chain
         .first()
@@ -199,6 +208,7 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
             base_delay: Duration::from_millis(config.auth.failure_delay_ms),
             max_delay: Duration::from_millis(config.auth.max_failure_delay_ms),
         }),
+        server_end_point,
         verifier: crate::auth::PasswordVerifier::new(
             config.auth.max_parallel_password_checks as usize,
         ),

@@ -7,8 +7,7 @@ use zeroize::Zeroizing;
 
 use super::scram::{self, ClientFirst, Gs2Flag, HashAlg};
 use super::{
-    ChannelBinding, MAX_MESSAGE_LEN, Mechanism, SaslFailure, StoredCredentials, TLS_EXPORTER,
-    UnknownAccounts,
+    ChannelBinding, MAX_MESSAGE_LEN, Mechanism, SaslFailure, StoredCredentials, UnknownAccounts,
 };
 
 /// What the caller must do next in a SASL exchange.
@@ -121,6 +120,9 @@ pub struct SaslSession {
     /// Test hook: fixed server nonce (RFC test vectors).
     #[cfg(test)]
     fixed_nonce: Option<String>,
+    /// Test hook: no XEP-0474 `h=` (RFC test vectors predate it).
+    #[cfg(test)]
+    no_downgrade_hash: bool,
 }
 
 impl std::fmt::Debug for SaslSession {
@@ -149,8 +151,14 @@ impl SaslSession {
     ///
     /// Returns the session and the first step: without an initial response, an empty
     /// `Challenge` (RFC 6120 §6.4.2); otherwise as [`SaslSession::response`]. A `-PLUS`
-    /// mechanism without `tls-exporter` data, or when `plus_offered` is false, fails
-    /// with [`SaslFailure::InvalidMechanism`] (it was not offered).
+    /// mechanism without any channel binding data, or when `plus_offered` is false,
+    /// fails with [`SaslFailure::InvalidMechanism`] (it was not offered). The client
+    /// may bind with any type `cb` holds (`p=tls-exporter`, `p=tls-server-end-point`).
+    ///
+    /// The server-first message of SCRAM ends with the XEP-0474 attribute `h=`: the
+    /// SCRAM hash of [`super::downgrade_protection_input`] for the mechanisms
+    /// advertised ([`Mechanism::offered`]`(plus_offered)`) and, when `plus_offered`,
+    /// the channel binding types of `cb` (as the stream features advertised them).
     pub fn start(
         mech: Mechanism,
         plus_offered: bool,
@@ -164,8 +172,10 @@ impl SaslSession {
             state: State::Done,
             #[cfg(test)]
             fixed_nonce: None,
+            #[cfg(test)]
+            no_downgrade_hash: false,
         };
-        let cb_ok = s.cb.tls_exporter.as_ref().is_some_and(|b| !b.is_empty());
+        let cb_ok = !s.cb.types().is_empty();
         if mech.is_plus() && !(plus_offered && cb_ok) {
             return (s, fail(SaslFailure::InvalidMechanism));
         }
@@ -241,7 +251,22 @@ impl SaslSession {
             return fail(SaslFailure::TemporaryAuthFailure);
         };
         let nonce = format!("{}{}", first.client_nonce, snonce);
-        let server_first = format!("r={},s={},i={}", nonce, B64.encode(&sc.salt), sc.iterations);
+        let mut server_first =
+            format!("r={},s={},i={}", nonce, B64.encode(&sc.salt), sc.iterations);
+        if self.downgrade_hash_wanted() {
+            // XEP-0474 §4.1: what this stream advertised, as `features` does.
+            let cb_types = if self.plus_offered {
+                self.cb.types()
+            } else {
+                Vec::new()
+            };
+            let input = super::downgrade_protection_input(
+                &Mechanism::offered(self.plus_offered),
+                &cb_types,
+            );
+            server_first.push_str(",h=");
+            server_first.push_str(&B64.encode(alg.hash(input.as_bytes())));
+        }
         let challenge = server_first.as_bytes().to_vec();
         self.state = State::ScramFinal(Box::new(ScramFinal {
             first,
@@ -252,6 +277,16 @@ impl SaslSession {
             known_account,
         }));
         Step::Challenge(challenge)
+    }
+
+    #[cfg(test)]
+    fn downgrade_hash_wanted(&self) -> bool {
+        !self.no_downgrade_hash
+    }
+
+    #[cfg(not(test))]
+    fn downgrade_hash_wanted(&self) -> bool {
+        true
     }
 
     #[cfg(test)]
@@ -312,7 +347,7 @@ impl SaslSession {
             Err(e) => return fail(e),
         };
         match (&first.flag, self.mech.is_plus()) {
-            (Gs2Flag::Bind(name), true) if name == TLS_EXPORTER => {}
+            (Gs2Flag::Bind(name), true) if self.cb.data(name).is_some() => {}
             // Unsupported channel binding type, or -PLUS without `p=`.
             (_, true) => return fail(SaslFailure::MalformedRequest),
             // `p=` on a mechanism without channel binding.
@@ -342,8 +377,8 @@ impl SaslSession {
             return fail(SaslFailure::MalformedRequest);
         }
         let mut cb_input = Zeroizing::new(f.first.gs2_header.as_bytes().to_vec());
-        if matches!(f.first.flag, Gs2Flag::Bind(_)) {
-            match &self.cb.tls_exporter {
+        if let Gs2Flag::Bind(name) = &f.first.flag {
+            match self.cb.data(name) {
                 Some(bytes) => cb_input.extend_from_slice(bytes),
                 None => return fail(SaslFailure::NotAuthorized),
             }
@@ -477,6 +512,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         s.fixed_nonce = Some(snonce.into());
+        s.no_downgrade_hash = true;
         assert_eq!(
             challenge(s.credentials(Some(&creds), &UNKNOWN)),
             msgs[1].as_bytes()
@@ -641,6 +677,7 @@ mod tests {
     ) -> Step {
         let chan = ChannelBinding {
             tls_exporter: cb.map(|b| Zeroizing::new(b.to_vec())),
+            tls_server_end_point: None,
         };
         let (mut s, step) = SaslSession::start(mech, plus_offered, chan, Some(&client.first()));
         match step {
@@ -836,7 +873,7 @@ mod tests {
                 SaslSession::start(mech, false, ChannelBinding::none(), Some(&c.first()));
             let sf = challenge(s.credentials(None, &UNKNOWN));
             salts.push(server_first_salt(&sf));
-            assert!(sf.ends_with(b",i=4096"));
+            assert!(String::from_utf8_lossy(&sf).contains(",i=4096,h="));
             let (cf, _) = c.finish(&sf);
             assert_eq!(failure(s.response(&cf)), SaslFailure::NotAuthorized);
         }

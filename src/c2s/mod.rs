@@ -4,8 +4,9 @@
 //! requires one:
 //! 1. TLS: STARTTLS (`<required/>`, RFC 6120 §5) on `c2s` listeners, or a TLS handshake
 //!    before any XML on `c2s_tls` listeners (XEP-0368).
-//! 2. SASL (§6): SCRAM-SHA-256/SHA-1, each with -PLUS (tls-exporter channel binding,
-//!    XEP-0440 advertisement, TLS 1.3 only), and PLAIN. Nothing is offered before TLS.
+//! 2. SASL (§6): SCRAM-SHA-256/SHA-1, each with -PLUS (channel binding `tls-exporter` on
+//!    TLS 1.3 and `tls-server-end-point` on TLS 1.2 and 1.3, XEP-0440 advertisement,
+//!    XEP-0474 downgrade protection), and PLAIN. Nothing is offered before TLS.
 //! 3. Resource binding (§7), with the legacy session IQ answered for old clients.
 //! 4. The bound session: stanzas go to the [`Router`], the router's mailbox comes back.
 //!
@@ -58,6 +59,9 @@ pub struct C2sContext {
     pub handshake_timeout: Duration,
     /// Failed-login counters, growing failure delays and per-source SASL gates.
     pub limiter: AuthLimiter,
+    /// `tls-server-end-point` channel binding data of the server certificate
+    /// (RFC 5929 §4.1, [`crate::tls::server_end_point`]).
+    pub server_end_point: Option<Vec<u8>>,
     /// argon2 verification of PLAIN passwords, bounded in parallelism and memory.
     pub verifier: auth::PasswordVerifier,
     /// Fake SCRAM credentials for unknown accounts (stable key, configured iterations).
@@ -177,7 +181,7 @@ where
         send_header(&mut stream, &domain).await;
         let secure = stream.transport().is_tls();
         let exporter = stream.transport().tls_exporter();
-        let features = features(secure, auth.is_some(), exporter.is_some());
+        let features = features(secure, auth.is_some(), &channel_binding(cx, &exporter));
         if stream.send(&features).await.is_err() {
             return None;
         }
@@ -373,8 +377,25 @@ where
     }
 }
 
-/// Stream features (RFC 6120 §4.3.2) for the current step.
-fn features(secure: bool, authenticated: bool, channel_binding: bool) -> Element {
+/// The channel binding of a TLS stream: `tls-exporter` when the stream has it (TLS 1.3)
+/// and the server certificate's `tls-server-end-point` (any TLS version).
+fn channel_binding(cx: &C2sContext, exporter: &Option<Vec<u8>>) -> ChannelBinding {
+    let cb = match exporter {
+        Some(e) => ChannelBinding::tls_exporter(e.clone()),
+        None => ChannelBinding::none(),
+    };
+    match &cx.server_end_point {
+        Some(h) => cb.with_server_end_point(h.clone()),
+        None => cb,
+    }
+}
+
+/// Stream features (RFC 6120 §4.3.2) for the current step. `cb` is the channel binding
+/// available on a TLS stream: its types are advertised in XEP-0440
+/// `<sasl-channel-binding/>` and enable the `-PLUS` mechanisms.
+fn features(secure: bool, authenticated: bool, cb: &ChannelBinding) -> Element {
+    let cb_types = cb.types();
+    let channel_binding = !cb_types.is_empty();
     let mut f = Element::new("features", ns::STREAM);
     if !secure {
         f.push_child(Element::new("starttls", ns::TLS).child(Element::new("required", ns::TLS)));
@@ -385,9 +406,11 @@ fn features(secure: bool, authenticated: bool, channel_binding: bool) -> Element
         }
         f.push_child(mechs);
         if channel_binding {
-            f.push_child(Element::new("sasl-channel-binding", ns::SASL_CB).child(
-                Element::new("channel-binding", ns::SASL_CB).with_attr("type", auth::TLS_EXPORTER),
-            ));
+            let mut scb = Element::new("sasl-channel-binding", ns::SASL_CB);
+            for t in cb_types {
+                scb.push_child(Element::new("channel-binding", ns::SASL_CB).with_attr("type", t));
+            }
+            f.push_child(scb);
         }
     } else {
         f.push_child(Element::new("bind", ns::BIND));
@@ -444,7 +467,8 @@ where
     // One exchange at a time per source: parallel connections of one source wait for
     // each other, failure delays included.
     let _gate = cx.limiter.gate(source).await;
-    let plus_offered = exporter.is_some();
+    let cb = channel_binding(cx, &exporter);
+    let plus_offered = !cb.types().is_empty();
     let Some(mech) = auth_el.attr("mechanism").and_then(Mechanism::from_name) else {
         return sasl_fail(cx, stream, SaslFailure::InvalidMechanism, source, true).await;
     };
@@ -457,10 +481,6 @@ where
     let initial = match decode_payload(auth_el) {
         Ok(i) => i,
         Err(f) => return sasl_fail(cx, stream, f, source, true).await,
-    };
-    let cb = match exporter {
-        Some(e) => ChannelBinding::tls_exporter(e),
-        None => ChannelBinding::none(),
     };
     let (mut session, mut step) = SaslSession::start(
         mech,

@@ -170,6 +170,10 @@ pub struct TlsConfig {
     pub key: String,
     /// Lowest TLS version accepted: `"1.2"` or `"1.3"` (RFC 8446). Default `"1.2"`.
     pub min_version: String,
+    /// Whether clients may resume TLS sessions (TLS 1.3 tickets, TLS 1.2 session IDs).
+    /// Privacy: a resumed session links two connections of the same client, also over
+    /// Tor. Default `false` (every connection makes a full handshake).
+    pub session_resumption: bool,
 }
 
 impl Default for TlsConfig {
@@ -178,6 +182,7 @@ impl Default for TlsConfig {
             certificate: String::new(),
             key: String::new(),
             min_version: "1.2".to_owned(),
+            session_resumption: false,
         }
     }
 }

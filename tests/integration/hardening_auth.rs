@@ -184,6 +184,25 @@ async fn strangers_cannot_lock_an_account() {
 /// `user`; the exchange is then aborted (RFC 6120 §6.4.4).
 async fn server_first(server: &Server, from: IpAddr, user: &str) -> (String, String) {
     let mut c = connect_from(server, from).await;
+    let (s, i, _) = server_first_with(server, Some(&mut c), user).await;
+    (s, i)
+}
+
+/// Salt, iteration count and the whole server-first message of SCRAM-SHA-256 for `user`
+/// on `c` (a new connection when `None`); the exchange is aborted.
+async fn server_first_with(
+    server: &Server,
+    c: Option<&mut Client>,
+    user: &str,
+) -> (String, String, String) {
+    let mut own;
+    let c = match c {
+        Some(c) => c,
+        None => {
+            own = Client::connect(server).await;
+            &mut own
+        }
+    };
     let first = format!("n,,n={user},r=abcdefghijklmnop");
     c.send(&format!(
         "<auth xmlns='{SASL_NS}' mechanism='SCRAM-SHA-256'>{}</auth>",
@@ -201,7 +220,7 @@ async fn server_first(server: &Server, from: IpAddr, user: &str) -> (String, Str
     };
     c.send(&format!("<abort xmlns='{SASL_NS}'/>")).await;
     let _ = c.recv().await;
-    (field("s="), field("i="))
+    (field("s="), field("i="), sf.clone())
 }
 
 /// Item 10: an unknown account's SCRAM salt stays the same across restarts (as a real
@@ -229,4 +248,216 @@ async fn unknown_accounts_look_like_real_ones() {
         ghost_salt2, ghost_salt,
         "unknown account's salt changed across a restart"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Item 9: channel binding on TLS 1.2, XEP-0474, no TLS session resumption, server order.
+
+/// On TLS 1.2 the -PLUS mechanisms are offered with `tls-server-end-point` (RFC 5929)
+/// advertised per XEP-0440, a -PLUS login binds to the certificate, the server-first
+/// message carries the XEP-0474 hash (checked by the harness against the features),
+/// and a client `y` flag (it could bind but saw no -PLUS: stripped by a relay) fails.
+#[tokio::test]
+async fn tls12_offers_plus_with_server_end_point() {
+    let server = Server::start();
+    server.add_account("alice", "wonderland");
+    let tls12 = || async {
+        let mut c = Client::tcp_tls12(&server).await;
+        c.open_stream().await;
+        c.starttls().await;
+        c.open_stream().await;
+        c
+    };
+    let mut c = tls12().await;
+    let mechs = c.mechanisms();
+    assert!(
+        mechs.iter().any(|m| m == "SCRAM-SHA-256-PLUS"),
+        "no -PLUS on TLS 1.2: {mechs:?}"
+    );
+    assert_eq!(c.channel_binding_types(), ["tls-server-end-point"]);
+    let (_, _, sf) = server_first_with(&server, Some(&mut c), "alice").await;
+    assert!(sf.contains(",h="), "no XEP-0474 hash in {sf:?}");
+    let mut c = tls12().await;
+    c.auth_scram(
+        "SCRAM-SHA-256-PLUS",
+        "alice",
+        "wonderland",
+        Cb::ServerEndPoint,
+    )
+    .await
+    .unwrap();
+    // A relay that strips -PLUS: the client says `y`, the server refuses (RFC 5802 §6).
+    let mut c = tls12().await;
+    assert_eq!(
+        c.auth_scram("SCRAM-SHA-256", "alice", "wonderland", Cb::Yes)
+            .await,
+        Err("not-authorized".into())
+    );
+    // SCRAM-SHA-1-PLUS binds the same way.
+    let mut c = tls12().await;
+    c.auth_scram(
+        "SCRAM-SHA-1-PLUS",
+        "alice",
+        "wonderland",
+        Cb::ServerEndPoint,
+    )
+    .await
+    .unwrap();
+}
+
+/// On TLS 1.3 both types are advertised and both bind.
+#[tokio::test]
+async fn tls13_offers_both_channel_bindings() {
+    let server = Server::start();
+    server.add_account("alice", "wonderland");
+    let mut c = Client::connect(&server).await;
+    assert_eq!(
+        c.channel_binding_types(),
+        ["tls-exporter", "tls-server-end-point"]
+    );
+    c.auth_scram(
+        "SCRAM-SHA-256-PLUS",
+        "alice",
+        "wonderland",
+        Cb::ServerEndPoint,
+    )
+    .await
+    .unwrap();
+    let mut c = Client::connect(&server).await;
+    c.auth_scram("SCRAM-SHA-256-PLUS", "alice", "wonderland", Cb::Exporter)
+        .await
+        .unwrap();
+}
+
+/// One direct-TLS connection (XEP-0368) with `config`, reading the stream header and
+/// features (so that TLS 1.3 tickets sent after the handshake are received); returns
+/// how the handshake went and the negotiated cipher suite.
+async fn direct_tls_handshake(
+    server: &Server,
+    config: Arc<rustls::ClientConfig>,
+) -> (rustls::HandshakeKind, rustls::CipherSuite) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tcp = tokio::net::TcpStream::connect(server.c2s_tls)
+        .await
+        .unwrap();
+    let connector = tokio_rustls::TlsConnector::from(config);
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    tls.write_all(crate::common::header(&server.domain).as_bytes())
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("</stream:features>") {
+        let n = tokio::time::timeout(crate::common::TIMEOUT, tls.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "stream ended before the features");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let conn = tls.get_ref().1;
+    let kind = conn.handshake_kind().unwrap();
+    let suite = conn.negotiated_cipher_suite().unwrap().suite();
+    let _ = tls.shutdown().await;
+    (kind, suite)
+}
+
+/// TLS session resumption is off by default: a client keeping its session store (TLS
+/// 1.3 tickets, TLS 1.2 session IDs) makes a full handshake on its second connection,
+/// so the two connections cannot be linked. `tls.session_resumption = true` allows it.
+#[tokio::test]
+async fn tls_sessions_are_not_resumed() {
+    let server = Server::start();
+    for tls12 in [false, true] {
+        let config = crate::common::tls_config(server.certificate(), tls12);
+        let (first, _) = direct_tls_handshake(&server, config.clone()).await;
+        assert_eq!(first, rustls::HandshakeKind::Full);
+        let (second, _) = direct_tls_handshake(&server, config).await;
+        assert_eq!(
+            second,
+            rustls::HandshakeKind::Full,
+            "second TLS {} connection was resumed",
+            if tls12 { "1.2" } else { "1.3" }
+        );
+    }
+    let resuming = Server::builder()
+        .toml("[tls]\nsession_resumption = true\n")
+        .start();
+    let config = crate::common::tls_config(resuming.certificate(), false);
+    let _ = direct_tls_handshake(&resuming, config.clone()).await;
+    let (second, _) = direct_tls_handshake(&resuming, config).await;
+    assert_eq!(second, rustls::HandshakeKind::Resumed);
+}
+
+/// TLS 1.2 uses the server's cipher suite order: a client preferring ChaCha20 gets
+/// AES-256-GCM, rustls' first choice.
+#[tokio::test]
+async fn tls12_uses_the_server_cipher_order() {
+    use rustls::crypto::ring::cipher_suite as cs;
+    let server = Server::start();
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.cipher_suites = vec![
+        cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    ];
+    let provider = Arc::new(provider);
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+        .with_no_client_auth();
+    let (_, suite) = direct_tls_handshake(&server, Arc::new(config)).await;
+    assert_eq!(
+        suite,
+        rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+    );
+}
+
+/// Accepts any server certificate (only to see which cipher suite is chosen).
+#[derive(Debug)]
+struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
