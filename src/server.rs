@@ -207,6 +207,7 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
             account_budget: config.auth.account_failure_budget,
             base_delay: Duration::from_millis(config.auth.failure_delay_ms),
             max_delay: Duration::from_millis(config.auth.max_failure_delay_ms),
+            max_keys: config.auth.max_failure_counters as usize,
         }),
         server_end_point,
         verifier: crate::auth::PasswordVerifier::new(

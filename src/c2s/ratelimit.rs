@@ -33,8 +33,8 @@
 //! - A party with many sources (IPv4 addresses, IPv6 /64s, Tor circuits) gets
 //!   `max_pair` guesses per source until the account's budget is spent, then one per
 //!   fresh source.
-//! - At most [`MAX_KEYS`] counters are kept; beyond, the ones with the oldest last
-//!   failure are dropped first.
+//! - At most [`Limits::max_keys`] counters are kept; beyond, the tenth with the oldest
+//!   last failure is dropped (recent failures survive a flood of new keys).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -43,8 +43,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-/// Counters kept at most; beyond, the 10 % with the oldest last failure are dropped
-/// (memory bound under attack).
+/// Default of [`Limits::max_keys`].
 pub const MAX_KEYS: usize = 100_000;
 
 /// A hashed key.
@@ -94,6 +93,9 @@ pub struct Limits {
     pub base_delay: Duration,
     /// Largest delay before answering a failure.
     pub max_delay: Duration,
+    /// Counters kept at most (memory bound under attack); beyond, the 10 % with the
+    /// oldest last failure are dropped.
+    pub max_keys: usize,
 }
 
 /// A fixed-window failure counter.
@@ -207,8 +209,8 @@ impl AuthLimiter {
     }
 
     fn bump(&self, map: &mut HashMap<Key, Counter>, k: Key, now: Instant) {
-        if map.len() >= MAX_KEYS && !map.contains_key(&k) {
-            evict(map, now, self.limits.window);
+        if map.len() >= self.limits.max_keys && !map.contains_key(&k) {
+            evict(map, now, self.limits.window, self.limits.max_keys);
         }
         let window = self.limits.window;
         let c = map.entry(k).or_insert(Counter {
@@ -334,13 +336,13 @@ impl Attempt {
 }
 
 /// Drops expired counters, then, if still full, the tenth with the oldest last failure.
-fn evict(map: &mut HashMap<Key, Counter>, now: Instant, window: Duration) {
+fn evict(map: &mut HashMap<Key, Counter>, now: Instant, window: Duration, max_keys: usize) {
     map.retain(|_, c| now.duration_since(c.start) <= window);
-    if map.len() < MAX_KEYS {
+    if map.len() < max_keys {
         return;
     }
     let mut lasts: Vec<Instant> = map.values().map(|c| c.last).collect();
-    let n = (MAX_KEYS / 10).min(lasts.len().saturating_sub(1));
+    let n = (max_keys / 10).min(lasts.len().saturating_sub(1));
     let (_, cut, _) = lasts.select_nth_unstable(n);
     let cut = *cut;
     map.retain(|_, c| c.last > cut);
@@ -358,6 +360,7 @@ mod tests {
             account_budget: 4,
             base_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(50),
+            max_keys: MAX_KEYS,
         }
     }
 
@@ -424,7 +427,12 @@ mod tests {
                 },
             );
         }
-        evict(&mut m, t0 + Duration::from_secs(1), Duration::from_secs(60));
+        evict(
+            &mut m,
+            t0 + Duration::from_secs(1),
+            Duration::from_secs(60),
+            MAX_KEYS,
+        );
         assert!(
             m.len() < MAX_KEYS && m.len() >= MAX_KEYS * 8 / 10,
             "{}",

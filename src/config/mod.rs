@@ -254,6 +254,11 @@ pub struct AuthConfig {
     pub max_failures_per_source: u32,
     /// Window of the failure counters, in seconds. Range `1..=86_400`. Default `300`.
     pub failure_window_secs: u64,
+    /// Failure counters kept in memory at most (one per source, per account and per
+    /// (account, source) that failed in the window); beyond, the tenth with the oldest
+    /// last failure is dropped, so recent failures survive a flood of new names.
+    /// Range `1000..=10_000_000`. Default `100_000`.
+    pub max_failure_counters: u32,
     /// PLAIN password checks (argon2id, 19 MiB each) run at once; further logins wait.
     /// `0` means the number of CPU cores. The server keeps this many argon2 working
     /// memories. Range `0..=1024`. Default `0`.
@@ -270,6 +275,7 @@ impl Default for AuthConfig {
             account_failure_budget: 100,
             max_failures_per_source: 20,
             failure_window_secs: 300,
+            max_failure_counters: 100_000,
             max_parallel_password_checks: 0,
         }
     }

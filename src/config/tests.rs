@@ -174,6 +174,7 @@ max_failures_per_account = 0
 account_failure_budget = 0
 max_failures_per_source = 0
 failure_window_secs = 0
+max_failure_counters = 999
 max_parallel_password_checks = 1025
 [offline]
 max_messages = 0
@@ -204,6 +205,7 @@ level = "verbose"
             "auth.account_failure_budget",
             "auth.max_failures_per_source",
             "auth.failure_window_secs",
+            "auth.max_failure_counters",
             "auth.max_parallel_password_checks",
             "offline.max_messages",
             "log.level",

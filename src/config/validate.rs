@@ -24,6 +24,7 @@ const FAILURE_WINDOW_SECS: RangeInclusive<u64> = 1..=86_400;
 const MAX_FAILURE_DELAY_MS: RangeInclusive<u64> = 0..=600_000;
 const ACCOUNT_FAILURE_BUDGET: RangeInclusive<u32> = 1..=1_000_000;
 const MAX_PARALLEL_PASSWORD_CHECKS: RangeInclusive<u32> = 0..=1024;
+const MAX_FAILURE_COUNTERS: RangeInclusive<u32> = 1000..=10_000_000;
 const OFFLINE_MAX_MESSAGES: RangeInclusive<u32> = 1..=10_000;
 
 const MUC_HISTORY_MAX: RangeInclusive<u32> = 0..=1000;
@@ -316,6 +317,12 @@ impl Config {
             "auth.failure_window_secs",
             a.failure_window_secs,
             FAILURE_WINDOW_SECS,
+        );
+        range(
+            p,
+            "auth.max_failure_counters",
+            a.max_failure_counters,
+            MAX_FAILURE_COUNTERS,
         );
         range(
             p,

@@ -461,3 +461,57 @@ impl rustls::client::danger::ServerCertVerifier for AnyCert {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+/// Item 10: when the failure-counter table is full, the oldest counters are dropped,
+/// not all of them: a source refused on an account stays refused after a flood of
+/// failures on new names fills the table past `auth.max_failure_counters`.
+#[tokio::test]
+async fn failure_counters_evict_the_oldest() {
+    let server = Server::builder()
+        .toml(
+            "[auth]\nmax_failure_counters = 1000\nmax_failures_per_account = 2\n\
+             max_failures_per_source = 10000\naccount_failure_budget = 1000000\n\
+             failure_delay_ms = 0\n",
+        )
+        .start();
+    server.add_account("alice", "wonderland");
+    // Each aborted SCRAM attempt on a new name adds two counters (the name, and the
+    // name with this source).
+    let mut flood = connect_from(&server, lo(2)).await;
+    for n in 0..450 {
+        let first = format!("n,,n=nobody{n},r=abcdefghijklmnop");
+        flood
+            .send(&format!(
+                "<auth xmlns='{SASL_NS}' mechanism='SCRAM-SHA-256'>{}</auth><abort xmlns='{SASL_NS}'/>",
+                B64.encode(first)
+            ))
+            .await;
+        assert!(flood.recv().await.is("challenge", SASL_NS));
+        assert!(flood.recv().await.is("failure", SASL_NS));
+    }
+    // .3 fails twice on alice and is refused on it.
+    let mut guesser = connect_from(&server, lo(3)).await;
+    for _ in 0..2 {
+        assert_eq!(
+            guesser.auth_plain("alice", "guess").await,
+            Err("not-authorized".into())
+        );
+    }
+    // The flood goes on past the table's size.
+    for n in 450..600 {
+        let first = format!("n,,n=nobody{n},r=abcdefghijklmnop");
+        flood
+            .send(&format!(
+                "<auth xmlns='{SASL_NS}' mechanism='SCRAM-SHA-256'>{}</auth><abort xmlns='{SASL_NS}'/>",
+                B64.encode(first)
+            ))
+            .await;
+        assert!(flood.recv().await.is("challenge", SASL_NS));
+        assert!(flood.recv().await.is("failure", SASL_NS));
+    }
+    assert_eq!(
+        guesser.auth_plain("alice", "wonderland").await,
+        Err("temporary-auth-failure".into()),
+        "the flood wiped the recent failures"
+    );
+}
