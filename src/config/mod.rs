@@ -532,11 +532,6 @@ pub struct TorOnionServiceConfig {
     /// characters from `a-z`, `0-9`, `-` and `_` (Arti's `HsNickname`). Changing it
     /// creates a new key, hence a new `.onion` address. Default `"allium"`.
     pub nickname: String,
-    /// Arti's onion-service proof-of-work defence (proposal 327, `hs-pow-full`): under
-    /// a flood of introductions, clients must solve an Equi-X puzzle whose effort
-    /// rises with the load, and requests are served by effort, so a flood costs the
-    /// flooder. Default `true`.
-    pub proof_of_work: bool,
     /// Virtual ports of the onion address and the listener kind each one feeds:
     /// `"c2s"` (STARTTLS, RFC 6120 §5), `"c2s_tls"` (direct TLS, XEP-0368), `"s2s"`
     /// and `"http"` (the HTTP listener, in plain HTTP). Streams to an unlisted port, or
@@ -554,7 +549,6 @@ impl Default for TorOnionServiceConfig {
         Self {
             enabled: true,
             nickname: "allium".to_owned(),
-            proof_of_work: true,
             ports: vec![
                 TorPort::new(5222, "c2s"),
                 TorPort::new(5223, "c2s_tls"),

@@ -132,7 +132,6 @@ pub fn service_config(s: &TorOnionServiceConfig) -> Result<OnionServiceConfig, E
         .map_err(|_| Error::Nickname(s.nickname.clone()))?;
     let mut b = OnionServiceConfigBuilder::default();
     b.nickname(nickname);
-    b.enable_pow(s.proof_of_work);
     if s.restricted_discovery.enabled {
         let rd = b.restricted_discovery();
         rd.enabled(true);
@@ -509,8 +508,6 @@ allow_local_addrs = true
         let mut s = TorOnionServiceConfig::default();
         let plain = service_config(&s).unwrap();
         assert_eq!(plain.nickname().to_string(), "allium");
-        // Built with hs-pow-full: the proof-of-work defence can be enabled.
-        assert!(s.proof_of_work);
         s.restricted_discovery.enabled = true;
         s.restricted_discovery.authorized_clients =
             vec!["descriptor:x25519:ZPRRMIV6DV6SJFL7SFBSVLJ5VUNPGCDFEVZ7M23LTLVTCCXJQBKA".into()];
