@@ -100,6 +100,8 @@ pub fn xml_stream(data: &[u8]) {
         max_stanza_bytes: usize::try_from(defaults.max_stanza_bytes).unwrap_or(usize::MAX),
         max_depth: usize::try_from(defaults.max_depth).unwrap_or(usize::MAX),
         max_attributes: usize::try_from(defaults.max_attributes).unwrap_or(usize::MAX),
+        max_namespace_bytes: usize::try_from(defaults.max_namespace_bytes).unwrap_or(usize::MAX),
+        max_elements: usize::try_from(defaults.max_elements).unwrap_or(usize::MAX),
     };
 
     let (whole, whole_failed, _) = drive(limits, std::iter::once(stream));
@@ -331,6 +333,11 @@ fn client_final(
 /// signature, when a finished session does not stay finished, or on any panic in the
 /// session code.
 pub fn sasl(data: &[u8]) -> bool {
+    /// The fake-credential key of the fuzzed server (the server keeps its own in the
+    /// state directory).
+    static UNKNOWN_ACCOUNTS: crate::auth::UnknownAccounts =
+        crate::auth::UnknownAccounts::new([7; 32], 4096);
+
     let Some((&ctl, rest)) = data.split_first() else {
         return false;
     };
@@ -400,7 +407,7 @@ pub fn sasl(data: &[u8]) -> bool {
                 );
                 let _ = crate::fuzzing::account_jid(&username, "example.org");
                 client_first = Some(last_sent.clone());
-                step = s.credentials(known.then_some(&account().creds));
+                step = s.credentials(known.then_some(&account().creds), &UNKNOWN_ACCOUNTS);
             }
             Step::VerifyPlain {
                 username, password, ..
@@ -441,7 +448,7 @@ pub fn sasl(data: &[u8]) -> bool {
         }
     }
     // Finished (or mid-exchange): wrong-state calls fail, abort always aborts.
-    let _ = s.credentials(None);
+    let _ = s.credentials(None, &UNKNOWN_ACCOUNTS);
     let _ = s.plain_result(true);
     assert_eq!(
         match s.abort() {

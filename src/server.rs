@@ -61,6 +61,26 @@ fn decoy_credentials(iterations: u32) -> Result<crate::auth::StoredCredentials, 
     Ok(crate::auth::hash_password(&hex::encode(pw), iterations)?)
 }
 
+/// The secret key of [`crate::auth::UnknownAccounts`] in `<state_dir>/unknown-accounts.key`
+/// (32 random bytes, mode 0600), created on first start: the fake SCRAM salts of
+/// unknown accounts stay the same across restarts, like real accounts' salts.
+fn unknown_accounts_key(state_dir: &Path) -> Result<[u8; 32], Error> {
+    let path = state_dir.join("unknown-accounts.key");
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            if let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice()) {
+                return Ok(key);
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => return Err(crate::tls::Error::Io { path, source }.into()),
+    }
+    // Missing or not 32 bytes: a fresh key.
+    let key: [u8; 32] = rand::random();
+    crate::tls::write_private(&path, &key)?;
+    Ok(key)
+}
+
 /// The database file inside a state directory.
 pub fn database_path(state_dir: &Path) -> PathBuf {
     state_dir.join("allium.db")
@@ -109,7 +129,16 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
             Path::new(&config.tls.key),
         )?
     };
-    let tls = crate::tls::server_config(&material, config.tls.min_version == "1.3")?;
+    let tls = crate::tls::server_config(
+        &material,
+        config.tls.min_version == "1.3",
+        config.tls.session_resumption,
+    )?;
+    let server_end_point = material
+        .chain
+        .first()
+        .map(crate::tls::server_end_point)
+        .transpose()?;
     let fingerprints = material
         .chain
         .first()
@@ -186,11 +215,22 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
         write_timeout: Duration::from_secs(config.limits.write_timeout_secs),
         ping_interval: Duration::from_secs(config.limits.ping_interval_secs),
         ping_timeout: Duration::from_secs(config.limits.ping_timeout_secs),
-        failure_delay: Duration::from_millis(config.auth.failure_delay_ms),
-        limiter: AuthLimiter::new(
-            Duration::from_secs(config.auth.failure_window_secs),
-            config.auth.max_failures_per_account,
-            config.auth.max_failures_per_source,
+        limiter: AuthLimiter::new(crate::c2s::ratelimit::Limits {
+            window: Duration::from_secs(config.auth.failure_window_secs),
+            max_pair: config.auth.max_failures_per_account,
+            max_source: config.auth.max_failures_per_source,
+            account_budget: config.auth.account_failure_budget,
+            base_delay: Duration::from_millis(config.auth.failure_delay_ms),
+            max_delay: Duration::from_millis(config.auth.max_failure_delay_ms),
+            max_keys: config.auth.max_failure_counters as usize,
+        }),
+        server_end_point,
+        verifier: crate::auth::PasswordVerifier::new(
+            config.auth.max_parallel_password_checks as usize,
+        ),
+        unknown_accounts: crate::auth::UnknownAccounts::new(
+            unknown_accounts_key(state_dir)?,
+            config.auth.scram_iterations,
         ),
         shutdown: shutdown.clone(),
         decoy: Arc::new(decoy_credentials(config.auth.scram_iterations)?),

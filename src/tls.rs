@@ -230,7 +230,8 @@ pub fn tighten(path: &Path, mode: u32) -> Result<(), Error> {
     Ok(())
 }
 
-fn write_private(path: &Path, data: &[u8]) -> Result<(), Error> {
+/// Writes `data` to `path` (created or truncated) with mode 0600 on unix.
+pub(crate) fn write_private(path: &Path, data: &[u8]) -> Result<(), Error> {
     use std::io::Write;
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create(true).truncate(true);
@@ -264,7 +265,17 @@ pub fn cert_names(cert: &CertificateDer<'_>) -> Result<Vec<String>, Error> {
 }
 
 /// Builds the rustls server configuration. `tls13_only` drops TLS 1.2.
-pub fn server_config(m: &Material, tls13_only: bool) -> Result<Arc<rustls::ServerConfig>, Error> {
+///
+/// The server's cipher suite order wins over the client's (TLS 1.2 and 1.3). Without
+/// `session_resumption`, no TLS 1.3 ticket is sent and no TLS 1.2 session ID is kept,
+/// so every connection makes a full handshake: a resumed session would link two
+/// connections of the same client (also over Tor, where nothing else does). With it,
+/// rustls' defaults apply (an in-memory cache of 256 sessions, TLS 1.3 tickets).
+pub fn server_config(
+    m: &Material,
+    tls13_only: bool,
+    session_resumption: bool,
+) -> Result<Arc<rustls::ServerConfig>, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let versions: &[&'static rustls::SupportedProtocolVersion] = if tls13_only {
         &[&rustls::version::TLS13]
@@ -277,7 +288,30 @@ pub fn server_config(m: &Material, tls13_only: bool) -> Result<Arc<rustls::Serve
         .with_no_client_auth()
         .with_single_cert(m.chain.clone(), m.key.clone_key())
         .map_err(Error::Rustls)?;
+    let mut cfg = cfg;
+    cfg.ignore_client_order = true;
+    if !session_resumption {
+        cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        cfg.send_tls13_tickets = 0;
+    }
     Ok(Arc::new(cfg))
+}
+
+/// The `tls-server-end-point` channel binding data of a DER certificate (RFC 5929 §4.1):
+/// its hash with the hash function of its signature algorithm, SHA-256 when that is
+/// MD5 or SHA-1 (or not a plain hash-and-sign algorithm, e.g. Ed25519 or RSA-PSS,
+/// which RFC 5929 does not cover).
+pub fn server_end_point(cert: &CertificateDer<'_>) -> Result<Vec<u8>, Error> {
+    let (_, x) = x509_parser::parse_x509_certificate(cert.as_ref()).map_err(|_| Error::X509)?;
+    let oid = x.signature_algorithm.algorithm.to_id_string();
+    let der = cert.as_ref();
+    Ok(match oid.as_str() {
+        // sha384WithRSAEncryption, ecdsa-with-SHA384
+        "1.2.840.113549.1.1.12" | "1.2.840.10045.4.3.3" => sha2::Sha384::digest(der).to_vec(),
+        // sha512WithRSAEncryption, ecdsa-with-SHA512
+        "1.2.840.113549.1.1.13" | "1.2.840.10045.4.3.4" => sha2::Sha512::digest(der).to_vec(),
+        _ => Sha256::digest(der).to_vec(),
+    })
 }
 
 /// Fingerprints of a certificate, as providers publish them.
@@ -338,6 +372,11 @@ mod tests {
         assert_eq!(f.sha1.len(), 20 * 3 - 1);
         assert_eq!(f.sha256.len(), 32 * 3 - 1);
         assert_eq!(f.tlsa_311.len(), 64);
-        assert!(server_config(&a, false).is_ok());
+        assert!(server_config(&a, false, false).is_ok());
+        // rcgen signs with ecdsa-with-SHA256: the end-point hash is SHA-256.
+        assert_eq!(
+            server_end_point(&a.chain[0]).unwrap(),
+            Sha256::digest(a.chain[0].as_ref()).to_vec()
+        );
     }
 }

@@ -7,7 +7,9 @@
 //!
 //! Implemented:
 //! - SCRAM-SHA-1 and SCRAM-SHA-256 (RFC 5802, RFC 7677), with their `-PLUS` variants
-//!   using the `tls-exporter` channel binding (RFC 9266, advertised per XEP-0440).
+//!   using the `tls-exporter` (RFC 9266, TLS 1.3) or `tls-server-end-point` (RFC 5929,
+//!   TLS 1.2 and 1.3) channel binding, advertised per XEP-0440; the server-first
+//!   message carries the XEP-0474 downgrade protection hash (`h=`).
 //! - PLAIN (RFC 4616), to be offered only over TLS (RFC 6120 §13.8).
 //! - Password storage: argon2id (PHC string) plus the SCRAM `StoredKey`/`ServerKey`
 //!   for both hash functions ([`hash_password`], [`verify_password`]); passwords are
@@ -17,9 +19,10 @@
 //! - The server never stores or sees a SCRAM password; it only holds `StoredKey` and
 //!   `ServerKey`. Client proofs and channel-binding data are compared in constant time.
 //! - An unknown account is answered with a fake salt derived by HMAC-SHA-256 from a
-//!   per-process random key and the username, identical on every attempt, so the
-//!   server-first message does not reveal whether an account exists; the exchange then
-//!   fails with `not-authorized` exactly like a wrong password.
+//!   secret key and the username, identical on every attempt and across restarts (the
+//!   key is kept by the caller, [`UnknownAccounts`]), and the configured iteration count,
+//!   so the server-first message does not reveal whether an account exists; the
+//!   exchange then fails with `not-authorized` exactly like a wrong password.
 //! - A client `y` gs2 flag while the server offered a `-PLUS` mechanism is treated as a
 //!   downgrade attack and fails (RFC 5802 §6).
 //! - Intermediate secrets (SaltedPassword, ClientKey, prepared passwords, the PLAIN
@@ -28,14 +31,12 @@
 //! - Nothing here logs.
 //!
 //! # Limitations
-//! - Only the `tls-exporter` channel binding type is supported (no `tls-unique`,
-//!   `tls-server-end-point`), hence `-PLUS` is only available on TLS 1.3.
+//! - `tls-unique` is not supported (RFC 9266 deprecates it).
 //! - SCRAM extensions are not supported: a mandatory extension (`m=`) fails the
 //!   exchange, optional unknown extensions are ignored.
 //! - The `stringprep` crate's own temporary buffers are not zeroised.
-//! - The SCRAM iteration count of an unknown account is always
-//!   [`DEFAULT_SCRAM_ITERATIONS`]; an attacker who knows that real accounts use another
-//!   count can tell them apart.
+//! - An unknown account shows the iteration count configured for new accounts; a real
+//!   account created under another count can be told apart from unknown ones.
 //! - Authorization identities are only parsed; the caller decides whether the
 //!   authenticated user may act as the `authzid` (RFC 6120 §6.3.8).
 
@@ -46,13 +47,58 @@ mod session;
 
 pub use credentials::{ScramCredentials, StoredCredentials};
 pub use password::{
-    DEFAULT_SCRAM_ITERATIONS, MIN_SCRAM_ITERATIONS, hash_password, verify_password,
+    DEFAULT_SCRAM_ITERATIONS, MAX_ARGON2_BLOCKS, MIN_SCRAM_ITERATIONS, PasswordVerifier,
+    hash_password, verify_password, verify_password_in,
 };
 pub use session::{SaslSession, Step};
+
+/// What a SCRAM exchange shows for a username with no account: a salt derived by
+/// HMAC-SHA-256 from `key` and the username, and `iterations` (RFC 5802 §5.1 `s=`,
+/// `i=`). With `key` kept across restarts (allium keeps it in the state directory) and
+/// `iterations` the configured count of new accounts, an unknown account's
+/// server-first message looks like a real one's, on every attempt and after restarts.
+pub struct UnknownAccounts {
+    key: [u8; 32],
+    iterations: u32,
+}
+
+impl UnknownAccounts {
+    /// Fake credentials under the 32-byte secret `key`, with `iterations` PBKDF2
+    /// iterations.
+    pub const fn new(key: [u8; 32], iterations: u32) -> UnknownAccounts {
+        UnknownAccounts { key, iterations }
+    }
+
+    pub(crate) fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    pub(crate) fn iterations(&self) -> u32 {
+        self.iterations
+    }
+}
+
+impl Drop for UnknownAccounts {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.key);
+    }
+}
+
+impl std::fmt::Debug for UnknownAccounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnknownAccounts")
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Channel binding type name of RFC 9266 (`p=tls-exporter` in the gs2 header, and the
 /// value advertised in XEP-0440 `<sasl-channel-binding/>`).
 pub const TLS_EXPORTER: &str = "tls-exporter";
+
+/// Channel binding type name of RFC 5929 §4 (`p=tls-server-end-point`): the hash of the
+/// server's certificate. Offered on TLS 1.2 and 1.3.
+pub const TLS_SERVER_END_POINT: &str = "tls-server-end-point";
 
 /// TLS exporter label for the `tls-exporter` channel binding (RFC 9266 §2); the context
 /// is empty.
@@ -143,8 +189,8 @@ impl Mechanism {
     }
 
     /// The mechanisms to advertise on a TLS stream (RFC 6120 §6.4.1), in preference
-    /// order: all of them when `tls-exporter` channel binding is available (TLS 1.3),
-    /// otherwise all but the `-PLUS` ones.
+    /// order: all of them when a channel binding type is available, otherwise all but
+    /// the `-PLUS` ones.
     pub fn offered(channel_binding_available: bool) -> Vec<Mechanism> {
         Mechanism::ALL
             .into_iter()
@@ -154,23 +200,62 @@ impl Mechanism {
 }
 
 /// Channel binding data of the TLS connection the SASL exchange runs over.
+#[derive(Default)]
 pub struct ChannelBinding {
     /// `tls-exporter` bytes (RFC 9266: label [`TLS_EXPORTER_LABEL`], empty context,
-    /// [`TLS_EXPORTER_LEN`] bytes); `None` on TLS 1.2, where `-PLUS` is not offered.
+    /// [`TLS_EXPORTER_LEN`] bytes); `None` on TLS 1.2 (RFC 9266 §3 requires TLS 1.3 or
+    /// the extended master secret).
     pub tls_exporter: Option<zeroize::Zeroizing<Vec<u8>>>,
+    /// `tls-server-end-point` bytes (RFC 5929 §4.1): the hash of the server's
+    /// certificate ([`crate::tls::server_end_point`]), on any TLS version.
+    pub tls_server_end_point: Option<Vec<u8>>,
 }
 
 impl ChannelBinding {
-    /// No channel binding available (TLS 1.2).
+    /// No channel binding available.
     pub fn none() -> ChannelBinding {
-        ChannelBinding { tls_exporter: None }
+        ChannelBinding::default()
     }
 
     /// `tls-exporter` channel binding with the given exporter bytes (RFC 9266).
     pub fn tls_exporter(bytes: Vec<u8>) -> ChannelBinding {
         ChannelBinding {
             tls_exporter: Some(zeroize::Zeroizing::new(bytes)),
+            tls_server_end_point: None,
         }
+    }
+
+    /// Adds `tls-server-end-point` data (RFC 5929 §4.1, the certificate hash).
+    pub fn with_server_end_point(mut self, hash: Vec<u8>) -> ChannelBinding {
+        self.tls_server_end_point = Some(hash);
+        self
+    }
+
+    /// The channel binding types available, as advertised in XEP-0440
+    /// `<channel-binding type='…'/>` (strongest first); empty when none is.
+    pub fn types(&self) -> Vec<&'static str> {
+        let mut t = Vec::new();
+        if self.tls_exporter.as_ref().is_some_and(|b| !b.is_empty()) {
+            t.push(TLS_EXPORTER);
+        }
+        if self
+            .tls_server_end_point
+            .as_ref()
+            .is_some_and(|b| !b.is_empty())
+        {
+            t.push(TLS_SERVER_END_POINT);
+        }
+        t
+    }
+
+    /// The data of channel binding type `name`, if available.
+    pub(crate) fn data(&self, name: &str) -> Option<&[u8]> {
+        let d = match name {
+            TLS_EXPORTER => self.tls_exporter.as_deref().map(|v| v.as_slice()),
+            TLS_SERVER_END_POINT => self.tls_server_end_point.as_deref(),
+            _ => None,
+        };
+        d.filter(|d| !d.is_empty())
     }
 }
 
@@ -181,8 +266,30 @@ impl std::fmt::Debug for ChannelBinding {
                 "tls_exporter",
                 &self.tls_exporter.as_ref().map(|_| "[scrubbed]"),
             )
+            .field(
+                "tls_server_end_point",
+                &self.tls_server_end_point.as_ref().map(|_| "[present]"),
+            )
             .finish()
     }
+}
+
+/// The XEP-0474 (SASL SCRAM Downgrade Protection, §4.1) string for the advertised
+/// mechanisms and channel binding types: the mechanism names sorted (octet order) and
+/// joined by U+001E, then, when channel binding types were advertised (XEP-0440),
+/// U+001F and the sorted types joined by U+001E. SCRAM hashes it into the `h=`
+/// attribute of the server-first message.
+pub fn downgrade_protection_input(mechanisms: &[Mechanism], cb_types: &[&str]) -> String {
+    let mut m: Vec<&str> = mechanisms.iter().map(|m| m.name()).collect();
+    m.sort_unstable();
+    let mut s = m.join("\u{1e}");
+    if !cb_types.is_empty() {
+        let mut t = cb_types.to_vec();
+        t.sort_unstable();
+        s.push('\u{1f}');
+        s.push_str(&t.join("\u{1e}"));
+    }
+    s
 }
 
 /// A SASL failure condition (RFC 6120 §6.5), sent as the child of `<failure/>`.
@@ -269,6 +376,22 @@ mod tests {
             "temporary-auth-failure"
         );
         assert_eq!(SaslFailure::Aborted.condition(), "aborted");
+    }
+
+    #[test]
+    fn downgrade_protection_string() {
+        let s = downgrade_protection_input(
+            &Mechanism::offered(true),
+            &[TLS_SERVER_END_POINT, TLS_EXPORTER],
+        );
+        assert_eq!(
+            s,
+            "PLAIN\u{1e}SCRAM-SHA-1\u{1e}SCRAM-SHA-1-PLUS\u{1e}SCRAM-SHA-256\u{1e}SCRAM-SHA-256-PLUS\u{1f}tls-exporter\u{1e}tls-server-end-point"
+        );
+        assert_eq!(
+            downgrade_protection_input(&Mechanism::offered(false), &[]),
+            "PLAIN\u{1e}SCRAM-SHA-1\u{1e}SCRAM-SHA-256"
+        );
     }
 
     #[test]

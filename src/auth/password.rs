@@ -1,12 +1,14 @@
 //! Password hashing for storage: argon2id plus SCRAM keys (RFC 5802 §3, RFC 7677),
 //! after SASLprep (RFC 4013).
 
-use argon2::Argon2;
+use std::sync::Mutex;
+
+use argon2::password_hash::PasswordHasher as _;
 use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use zeroize::Zeroizing;
 
-use super::scram::{HashAlg, random_bytes};
+use super::scram::{HashAlg, ct_eq, random_bytes};
 use super::{AuthError, StoredCredentials};
 
 /// Default PBKDF2 iteration count for new SCRAM keys (RFC 7677 §4 minimum, 4096).
@@ -71,22 +73,121 @@ pub fn hash_password(
     })
 }
 
+/// Largest argon2 memory accepted from a stored hash, in 1 KiB blocks (256 MiB):
+/// a hash asking for more does not verify.
+pub const MAX_ARGON2_BLOCKS: usize = 256 * 1024;
+
 /// Checks `password` (as received in SASL PLAIN, RFC 4616) against the stored argon2id
 /// hash, after SASLprep (RFC 4013).
 ///
 /// Returns `false` for a wrong password, a password SASLprep rejects, or an unparsable
-/// stored hash. Uses the parameters recorded in the PHC string. CPU- and memory-heavy:
-/// call it on a blocking thread.
+/// stored hash. Uses the parameters recorded in the PHC string. CPU- and memory-heavy
+/// (19 MiB for the default parameters, allocated and freed here): call it on a blocking
+/// thread, or use a [`PasswordVerifier`], which reuses a bounded set of buffers.
 pub fn verify_password(creds: &StoredCredentials, password: &str) -> bool {
+    verify_password_in(creds, password, &mut Vec::new())
+}
+
+/// [`verify_password`] with `memory` as argon2's working memory: grown to the number of
+/// 1 KiB blocks the stored parameters need (`m=`, at most [`MAX_ARGON2_BLOCKS`]),
+/// wiped after use and left allocated for the next call.
+pub fn verify_password_in(
+    creds: &StoredCredentials,
+    password: &str,
+    memory: &mut Vec<Block>,
+) -> bool {
     let Ok(prepped) = prep(password) else {
         return false;
     };
     let Ok(hash) = PasswordHash::new(&creds.argon2_hash) else {
         return false;
     };
-    Argon2::default()
-        .verify_password(prepped.as_bytes(), &hash)
-        .is_ok()
+    let Ok(algorithm) = Algorithm::try_from(hash.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match hash.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = Params::try_from(&hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if blocks > MAX_ARGON2_BLOCKS {
+        return false;
+    }
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::new());
+    }
+    let Some(mem) = memory.get_mut(..blocks) else {
+        return false;
+    };
+    let mut out = Zeroizing::new(vec![0u8; expected.len()]);
+    let computed = Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(prepped.as_bytes(), salt.as_ref(), &mut out, &mut *mem)
+        .is_ok();
+    mem.fill(Block::new());
+    computed && ct_eq(&out, expected.as_bytes())
+}
+
+/// Verifies PLAIN passwords ([`verify_password_in`]) on Tokio's blocking pool, at most
+/// `parallel` at once, each in one of at most `parallel` argon2 working memories that
+/// are kept and reused: the memory of argon2 stays bounded (`parallel` × 19 MiB with
+/// the default parameters) however many logins come, instead of every freed 19 MiB
+/// block staying resident in the allocator.
+pub struct PasswordVerifier {
+    permits: tokio::sync::Semaphore,
+    memory: Mutex<Vec<Vec<Block>>>,
+}
+
+impl PasswordVerifier {
+    /// A verifier running at most `parallel` checks at once; `0` means the number of
+    /// CPU cores (`std::thread::available_parallelism`).
+    pub fn new(parallel: usize) -> PasswordVerifier {
+        let n = if parallel == 0 {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        } else {
+            parallel
+        };
+        PasswordVerifier {
+            permits: tokio::sync::Semaphore::new(n),
+            memory: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Checks `password` against `creds` ([`verify_password`]), waiting for a free slot
+    /// first. `false` also when the check could not run.
+    pub async fn verify(&self, creds: StoredCredentials, password: Zeroizing<String>) -> bool {
+        let Ok(_permit) = self.permits.acquire().await else {
+            return false;
+        };
+        let mut memory = self
+            .memory
+            .lock()
+            .ok()
+            .and_then(|mut m| m.pop())
+            .unwrap_or_default();
+        let done = tokio::task::spawn_blocking(move || {
+            let ok = verify_password_in(&creds, password.as_str(), &mut memory);
+            (ok, memory)
+        })
+        .await;
+        match done {
+            Ok((ok, memory)) => {
+                if let Ok(mut m) = self.memory.lock() {
+                    m.push(memory);
+                }
+                ok
+            }
+            Err(_) => false,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -150,5 +251,16 @@ mod tests {
         assert!(!verify_password(&creds, "pencil"));
         creds.argon2_hash = String::new();
         assert!(!verify_password(&creds, "pencil"));
+    }
+
+    #[test]
+    fn verify_in_reused_memory() {
+        let creds = hash_password("pencil", DEFAULT_SCRAM_ITERATIONS).unwrap();
+        let mut mem = Vec::new();
+        assert!(verify_password_in(&creds, "pencil", &mut mem));
+        assert_eq!(mem.len(), 19 * 1024);
+        assert!(!verify_password_in(&creds, "pencil2", &mut mem));
+        assert!(verify_password_in(&creds, "pencil", &mut mem));
+        assert_eq!(mem.len(), 19 * 1024);
     }
 }

@@ -1,8 +1,6 @@
 //! SCRAM primitives (RFC 5802 §2.2, §3) and strict parsing of the client messages
 //! (RFC 5802 §5.1, §7 grammar). Internal to [`crate::auth`].
 
-use std::sync::OnceLock;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{EagerHash, Hmac, KeyInit, Mac};
@@ -124,28 +122,15 @@ pub(crate) fn server_nonce() -> Option<String> {
     Some(B64.encode(buf))
 }
 
-static FAKE_KEY: OnceLock<[u8; 32]> = OnceLock::new();
-
-fn fake_key() -> Option<&'static [u8; 32]> {
-    if let Some(k) = FAKE_KEY.get() {
-        return Some(k);
-    }
-    let mut k = [0u8; 32];
-    random_bytes(&mut k).ok()?;
-    // A concurrent initialisation may win; either way one key is kept for the process.
-    let _ = FAKE_KEY.set(k);
-    FAKE_KEY.get()
-}
-
 /// Credentials for a username with no account: salt = first 16 bytes of
-/// HMAC-SHA-256(process key, label || 0 || hash || 0 || username); keys likewise
-/// derived (they never match a proof that matters: the session fails anyway).
+/// HMAC-SHA-256(key, label || 0 || hash || 0 || username); keys likewise derived (they
+/// never match a proof that matters: the session fails anyway).
 pub(crate) fn fake_credentials(
+    key: &[u8],
     alg: HashAlg,
     username: &str,
     iterations: u32,
 ) -> Option<ScramCredentials> {
-    let key = fake_key()?;
     let derive = |what: &[u8]| {
         HashAlg::Sha256.hmac(
             key,
@@ -387,10 +372,13 @@ mod tests {
 
     #[test]
     fn fake_credentials_are_stable() {
-        let a = fake_credentials(HashAlg::Sha256, "nobody", 4096).unwrap();
-        let b = fake_credentials(HashAlg::Sha256, "nobody", 4096).unwrap();
-        let c = fake_credentials(HashAlg::Sha256, "nobody2", 4096).unwrap();
-        let d = fake_credentials(HashAlg::Sha1, "nobody", 4096).unwrap();
+        let k = [9u8; 32];
+        let a = fake_credentials(&k, HashAlg::Sha256, "nobody", 4096).unwrap();
+        let b = fake_credentials(&k, HashAlg::Sha256, "nobody", 4096).unwrap();
+        let c = fake_credentials(&k, HashAlg::Sha256, "nobody2", 4096).unwrap();
+        let d = fake_credentials(&k, HashAlg::Sha1, "nobody", 4096).unwrap();
+        let e = fake_credentials(&[8u8; 32], HashAlg::Sha256, "nobody", 4096).unwrap();
+        assert_ne!(a.salt, e.salt);
         assert_eq!(a, b);
         assert_eq!(a.salt.len(), 16);
         assert_ne!(a.salt, c.salt);

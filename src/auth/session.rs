@@ -7,8 +7,7 @@ use zeroize::Zeroizing;
 
 use super::scram::{self, ClientFirst, Gs2Flag, HashAlg};
 use super::{
-    ChannelBinding, DEFAULT_SCRAM_ITERATIONS, MAX_MESSAGE_LEN, Mechanism, SaslFailure,
-    StoredCredentials, TLS_EXPORTER,
+    ChannelBinding, MAX_MESSAGE_LEN, Mechanism, SaslFailure, StoredCredentials, UnknownAccounts,
 };
 
 /// What the caller must do next in a SASL exchange.
@@ -121,6 +120,9 @@ pub struct SaslSession {
     /// Test hook: fixed server nonce (RFC test vectors).
     #[cfg(test)]
     fixed_nonce: Option<String>,
+    /// Test hook: no XEP-0474 `h=` (RFC test vectors predate it).
+    #[cfg(test)]
+    no_downgrade_hash: bool,
 }
 
 impl std::fmt::Debug for SaslSession {
@@ -149,8 +151,14 @@ impl SaslSession {
     ///
     /// Returns the session and the first step: without an initial response, an empty
     /// `Challenge` (RFC 6120 §6.4.2); otherwise as [`SaslSession::response`]. A `-PLUS`
-    /// mechanism without `tls-exporter` data, or when `plus_offered` is false, fails
-    /// with [`SaslFailure::InvalidMechanism`] (it was not offered).
+    /// mechanism without any channel binding data, or when `plus_offered` is false,
+    /// fails with [`SaslFailure::InvalidMechanism`] (it was not offered). The client
+    /// may bind with any type `cb` holds (`p=tls-exporter`, `p=tls-server-end-point`).
+    ///
+    /// The server-first message of SCRAM ends with the XEP-0474 attribute `h=`: the
+    /// SCRAM hash of [`super::downgrade_protection_input`] for the mechanisms
+    /// advertised ([`Mechanism::offered`]`(plus_offered)`) and, when `plus_offered`,
+    /// the channel binding types of `cb` (as the stream features advertised them).
     pub fn start(
         mech: Mechanism,
         plus_offered: bool,
@@ -164,8 +172,10 @@ impl SaslSession {
             state: State::Done,
             #[cfg(test)]
             fixed_nonce: None,
+            #[cfg(test)]
+            no_downgrade_hash: false,
         };
-        let cb_ok = s.cb.tls_exporter.as_ref().is_some_and(|b| !b.is_empty());
+        let cb_ok = !s.cb.types().is_empty();
         if mech.is_plus() && !(plus_offered && cb_ok) {
             return (s, fail(SaslFailure::InvalidMechanism));
         }
@@ -193,15 +203,21 @@ impl SaslSession {
     }
 
     /// Continues a SCRAM exchange after [`Step::NeedCredentials`] with the account's
-    /// stored credentials, or `None` if no such account exists.
+    /// stored credentials, or `None` if no such account exists; `unknown` gives the
+    /// fake credentials of accounts that do not exist.
     ///
     /// Returns `Challenge(server-first-message)` (RFC 5802 §5.1:
     /// `r=<client nonce><24 random bytes, base64>,s=<salt>,i=<iterations>`). For
-    /// `None`, the salt is derived by HMAC from a per-process random key and the
-    /// username (same on every attempt, no user enumeration) and the exchange later
+    /// `None`, the salt is derived by HMAC from `unknown`'s key and the username, with
+    /// `unknown`'s iteration count (same on every attempt and across restarts when the
+    /// key is kept: no user enumeration) and the exchange later
     /// fails with `NotAuthorized`. Unusable stored data (wrong key length, zero
     /// iterations, empty salt) or an RNG failure gives `TemporaryAuthFailure`.
-    pub fn credentials(&mut self, creds: Option<&StoredCredentials>) -> Step {
+    pub fn credentials(
+        &mut self,
+        creds: Option<&StoredCredentials>,
+        unknown: &UnknownAccounts,
+    ) -> Step {
         let State::ScramCredentials(first) = std::mem::replace(&mut self.state, State::Done) else {
             return fail(SaslFailure::MalformedRequest);
         };
@@ -214,7 +230,12 @@ impl SaslSession {
                 };
                 (sc.clone(), true)
             }
-            None => match scram::fake_credentials(alg, &first.username, DEFAULT_SCRAM_ITERATIONS) {
+            None => match scram::fake_credentials(
+                unknown.key(),
+                alg,
+                &first.username,
+                unknown.iterations(),
+            ) {
                 Some(sc) => (sc, false),
                 None => return fail(SaslFailure::TemporaryAuthFailure),
             },
@@ -230,7 +251,22 @@ impl SaslSession {
             return fail(SaslFailure::TemporaryAuthFailure);
         };
         let nonce = format!("{}{}", first.client_nonce, snonce);
-        let server_first = format!("r={},s={},i={}", nonce, B64.encode(&sc.salt), sc.iterations);
+        let mut server_first =
+            format!("r={},s={},i={}", nonce, B64.encode(&sc.salt), sc.iterations);
+        if self.downgrade_hash_wanted() {
+            // XEP-0474 §4.1: what this stream advertised, as `features` does.
+            let cb_types = if self.plus_offered {
+                self.cb.types()
+            } else {
+                Vec::new()
+            };
+            let input = super::downgrade_protection_input(
+                &Mechanism::offered(self.plus_offered),
+                &cb_types,
+            );
+            server_first.push_str(",h=");
+            server_first.push_str(&B64.encode(alg.hash(input.as_bytes())));
+        }
         let challenge = server_first.as_bytes().to_vec();
         self.state = State::ScramFinal(Box::new(ScramFinal {
             first,
@@ -241,6 +277,16 @@ impl SaslSession {
             known_account,
         }));
         Step::Challenge(challenge)
+    }
+
+    #[cfg(test)]
+    fn downgrade_hash_wanted(&self) -> bool {
+        !self.no_downgrade_hash
+    }
+
+    #[cfg(not(test))]
+    fn downgrade_hash_wanted(&self) -> bool {
+        true
     }
 
     #[cfg(test)]
@@ -301,7 +347,7 @@ impl SaslSession {
             Err(e) => return fail(e),
         };
         match (&first.flag, self.mech.is_plus()) {
-            (Gs2Flag::Bind(name), true) if name == TLS_EXPORTER => {}
+            (Gs2Flag::Bind(name), true) if self.cb.data(name).is_some() => {}
             // Unsupported channel binding type, or -PLUS without `p=`.
             (_, true) => return fail(SaslFailure::MalformedRequest),
             // `p=` on a mechanism without channel binding.
@@ -331,8 +377,8 @@ impl SaslSession {
             return fail(SaslFailure::MalformedRequest);
         }
         let mut cb_input = Zeroizing::new(f.first.gs2_header.as_bytes().to_vec());
-        if matches!(f.first.flag, Gs2Flag::Bind(_)) {
-            match &self.cb.tls_exporter {
+        if let Gs2Flag::Bind(name) = &f.first.flag {
+            match self.cb.data(name) {
                 Some(bytes) => cb_input.extend_from_slice(bytes),
                 None => return fail(SaslFailure::NotAuthorized),
             }
@@ -412,6 +458,7 @@ mod tests {
     use crate::auth::{ScramCredentials, hash_password};
 
     const EXPORTER: [u8; 32] = [7u8; 32];
+    const UNKNOWN: UnknownAccounts = UnknownAccounts::new([5u8; 32], 4096);
 
     fn rfc_creds(alg: HashAlg, salt_b64: &str) -> StoredCredentials {
         let salt = B64.decode(salt_b64).unwrap();
@@ -465,7 +512,11 @@ mod tests {
             other => panic!("{other:?}"),
         }
         s.fixed_nonce = Some(snonce.into());
-        assert_eq!(challenge(s.credentials(Some(&creds))), msgs[1].as_bytes());
+        s.no_downgrade_hash = true;
+        assert_eq!(
+            challenge(s.credentials(Some(&creds), &UNKNOWN)),
+            msgs[1].as_bytes()
+        );
         match s.response(msgs[2].as_bytes()) {
             Step::Success {
                 username,
@@ -626,13 +677,14 @@ mod tests {
     ) -> Step {
         let chan = ChannelBinding {
             tls_exporter: cb.map(|b| Zeroizing::new(b.to_vec())),
+            tls_server_end_point: None,
         };
         let (mut s, step) = SaslSession::start(mech, plus_offered, chan, Some(&client.first()));
         match step {
             Step::NeedCredentials { .. } => {}
             other => return other,
         }
-        let sf = challenge(s.credentials(account));
+        let sf = challenge(s.credentials(account, &UNKNOWN));
         let (cf, expected_sf) = client.finish(&sf);
         let step = s.response(&cf);
         if let Step::Success {
@@ -819,9 +871,9 @@ mod tests {
             let c = Client::new(mech, "ghost", "correct horse", "n,,", b"");
             let (mut s, _) =
                 SaslSession::start(mech, false, ChannelBinding::none(), Some(&c.first()));
-            let sf = challenge(s.credentials(None));
+            let sf = challenge(s.credentials(None, &UNKNOWN));
             salts.push(server_first_salt(&sf));
-            assert!(sf.ends_with(b",i=4096"));
+            assert!(String::from_utf8_lossy(&sf).contains(",i=4096,h="));
             let (cf, _) = c.finish(&sf);
             assert_eq!(failure(s.response(&cf)), SaslFailure::NotAuthorized);
         }
@@ -835,7 +887,10 @@ mod tests {
         // Another user gets another salt.
         let c = Client::new(mech, "ghost2", "x", "n,,", b"");
         let (mut s, _) = SaslSession::start(mech, false, ChannelBinding::none(), Some(&c.first()));
-        assert_ne!(server_first_salt(&challenge(s.credentials(None))), salts[0]);
+        assert_ne!(
+            server_first_salt(&challenge(s.credentials(None, &UNKNOWN))),
+            salts[0]
+        );
     }
 
     #[test]
@@ -846,7 +901,7 @@ mod tests {
         for _ in 0..2 {
             let (mut s, _) =
                 SaslSession::start(mech, false, ChannelBinding::none(), Some(&c.first()));
-            let sf = challenge(s.credentials(Some(creds())));
+            let sf = challenge(s.credentials(Some(creds()), &UNKNOWN));
             let p = c.parse_server_first(&sf);
             // client nonce + base64 of 24 bytes.
             assert_eq!(p.nonce.len(), c.cnonce.len() + 32);
@@ -903,7 +958,7 @@ mod tests {
             );
             // The session is finished.
             assert_eq!(
-                failure(s.credentials(Some(creds()))),
+                failure(s.credentials(Some(creds()), &UNKNOWN)),
                 SaslFailure::MalformedRequest
             );
         }
@@ -914,7 +969,7 @@ mod tests {
         let mech = Mechanism::ScramSha256;
         let c = Client::new(mech, "romeo", "correct horse", "n,,", b"");
         let (mut s, _) = SaslSession::start(mech, false, ChannelBinding::none(), Some(&c.first()));
-        let sf = challenge(s.credentials(Some(creds())));
+        let sf = challenge(s.credentials(Some(creds()), &UNKNOWN));
         let (good, _) = c.finish(&sf);
         let good = String::from_utf8(good).unwrap();
         let nonce = c.parse_server_first(&sf).nonce;
@@ -993,7 +1048,7 @@ mod tests {
             let (mut s, _) =
                 SaslSession::start(mech, false, ChannelBinding::none(), Some(&c.first()));
             s.fixed_nonce = Some(nonce[c.cnonce.len()..].to_string());
-            assert_eq!(challenge(s.credentials(Some(creds()))), sf);
+            assert_eq!(challenge(s.credentials(Some(creds()), &UNKNOWN)), sf);
             assert_eq!(failure(s.response(case.as_bytes())), want, "{case:?}");
             assert_eq!(
                 failure(s.response(good.as_bytes())),
@@ -1014,7 +1069,7 @@ mod tests {
             SaslSession::start(Mechanism::ScramSha256, false, ChannelBinding::none(), None);
         assert!(challenge(step).is_empty());
         assert_eq!(
-            failure(s.credentials(Some(creds()))),
+            failure(s.credentials(Some(creds()), &UNKNOWN)),
             SaslFailure::MalformedRequest
         );
         let (mut s, _) =
@@ -1032,7 +1087,10 @@ mod tests {
             SaslFailure::MalformedRequest
         );
         let (mut s, _) = SaslSession::start(Mechanism::Plain, false, ChannelBinding::none(), None);
-        assert_eq!(failure(s.credentials(None)), SaslFailure::MalformedRequest);
+        assert_eq!(
+            failure(s.credentials(None, &UNKNOWN)),
+            SaslFailure::MalformedRequest
+        );
         let (mut s, _) = SaslSession::start(Mechanism::Plain, false, ChannelBinding::none(), None);
         assert_eq!(failure(s.abort()), SaslFailure::Aborted);
         assert_eq!(
@@ -1047,7 +1105,7 @@ mod tests {
         let mech = Mechanism::ScramSha1;
         let c = Client::new(mech, "romeo", "correct horse", "n,,", b"");
         let (mut s, _) = SaslSession::start(mech, false, ChannelBinding::none(), Some(&c.first()));
-        let sf = challenge(s.credentials(Some(creds())));
+        let sf = challenge(s.credentials(Some(creds()), &UNKNOWN));
         assert_eq!(failure(s.abort()), SaslFailure::Aborted);
         let (cf, _) = c.finish(&sf);
         assert_eq!(failure(s.response(&cf)), SaslFailure::MalformedRequest);
@@ -1064,7 +1122,7 @@ mod tests {
             Some(b"n,,n=u,r=a"),
         );
         assert_eq!(
-            failure(s.credentials(Some(&bad))),
+            failure(s.credentials(Some(&bad), &UNKNOWN)),
             SaslFailure::TemporaryAuthFailure
         );
     }
@@ -1179,13 +1237,13 @@ mod tests {
             let _ = SaslSession::start(mech, true, chan(), Some(&msg));
             let (mut s, _) = SaslSession::start(mech, true, chan(), None);
             let _ = s.response(&msg);
-            let _ = s.credentials(None);
+            let _ = s.credentials(None, &UNKNOWN);
             let _ = s.response(&msg);
             let _ = s.plain_result(true);
             // Client-final fuzzing after a valid client-first.
             let gs2 = if mech.is_plus() { "p=tls-exporter,," } else { "n,," };
             let (mut s, _) = SaslSession::start(mech, true, chan(), Some(format!("{gs2}n=u,r=a").as_bytes()));
-            let _ = s.credentials(Some(creds()));
+            let _ = s.credentials(Some(creds()), &UNKNOWN);
             let _ = s.response(&msg);
         }
     }

@@ -4,16 +4,20 @@
 //! requires one:
 //! 1. TLS: STARTTLS (`<required/>`, RFC 6120 §5) on `c2s` listeners, or a TLS handshake
 //!    before any XML on `c2s_tls` listeners (XEP-0368).
-//! 2. SASL (§6): SCRAM-SHA-256/SHA-1, each with -PLUS (tls-exporter channel binding,
-//!    XEP-0440 advertisement, TLS 1.3 only), and PLAIN. Nothing is offered before TLS.
+//! 2. SASL (§6): SCRAM-SHA-256/SHA-1, each with -PLUS (channel binding `tls-exporter` on
+//!    TLS 1.3 and `tls-server-end-point` on TLS 1.2 and 1.3, XEP-0440 advertisement,
+//!    XEP-0474 downgrade protection), and PLAIN. Nothing is offered before TLS.
 //! 3. Resource binding (§7), with the legacy session IQ answered for old clients.
 //! 4. The bound session: stanzas go to the [`Router`], the router's mailbox comes back.
 //!
 //! # Security
 //! - A `<auth/>` in the clear is refused with `encryption-required` and the stream is
 //!   closed: the credentials it may carry have already crossed the network in the clear.
-//! - Failed logins wait `auth.failure_delay_ms` before the answer and count against the
-//!   account and the source ([`ratelimit`]); neither is logged.
+//! - Failed logins count against the source, the (account, source) pair and the
+//!   account, reserved before any password is checked; the answer waits a delay that
+//!   grows with the source's failures; one SASL exchange per source runs at a time; a
+//!   source that has not failed is never refused ([`ratelimit`]). Nothing of it is
+//!   logged.
 //! - The whole negotiation must finish within `limits.handshake_timeout_secs`, and TLS
 //!   must be up within `limits.pretls_timeout_secs`.
 //! - Connections not yet bound are capped in total and per source ([`preauth`]).
@@ -27,7 +31,6 @@
 pub mod preauth;
 pub mod ratelimit;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,7 +50,7 @@ use crate::stanza::{Condition, Stanza, StanzaError, StreamCondition};
 use crate::storage::Storage;
 use crate::stream::{ReadError, Transport, XmlStream, server_header};
 use crate::xml::{Element, Limits, StreamEvent, StreamHeader};
-use ratelimit::{AuthLimiter, Key};
+use ratelimit::{Attempt, AuthLimiter, Key};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -73,10 +76,15 @@ pub struct C2sContext {
     pub ping_interval: Duration,
     /// Time a pinged client has to send anything.
     pub ping_timeout: Duration,
-    /// Delay before answering a failed login.
-    pub failure_delay: Duration,
-    /// Failed-login counters.
+    /// Failed-login counters, growing failure delays and per-source SASL gates.
     pub limiter: AuthLimiter,
+    /// `tls-server-end-point` channel binding data of the server certificate
+    /// (RFC 5929 §4.1, [`crate::tls::server_end_point`]).
+    pub server_end_point: Option<Vec<u8>>,
+    /// argon2 verification of PLAIN passwords, bounded in parallelism and memory.
+    pub verifier: auth::PasswordVerifier,
+    /// Fake SCRAM credentials for unknown accounts (stable key, configured iterations).
+    pub unknown_accounts: auth::UnknownAccounts,
     /// Server shutdown.
     pub shutdown: CancellationToken,
     /// The first hosted domain: used when a client omits `to` in its header.
@@ -100,15 +108,23 @@ pub enum Entry {
 /// Serves one client connection until it ends. `source` is used only for failed-login
 /// accounting (hashed); it is never logged. `via` says whether the connection came
 /// through the onion service ([`SessionEntry::via_onion`]).
-pub async fn serve<S>(cx: Arc<C2sContext>, io: S, entry: Entry, source: Option<IpAddr>, via: Via)
-where
+pub async fn serve<S>(
+    cx: Arc<C2sContext>,
+    io: S,
+    entry: Entry,
+    source: impl Into<ratelimit::Source>,
+    via: Via,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let sid = crate::log::session_id();
     let span = info_span!("c2s", sid = %sid);
     async move {
         debug!(direct_tls = entry == Entry::DirectTls, "connection opened");
-        let has_source = source.is_some();
+        // Only TCP sources have a per-source cap: onion circuits are cheap to make and
+        // count against the total alone.
+        let source: ratelimit::Source = source.into();
+        let has_source = matches!(source, ratelimit::Source::Ip(_));
         let source = cx.limiter.source_key(source);
         let permit = match cx.preauth.admit(has_source.then_some(source)) {
             Ok(p) => p,
@@ -216,7 +232,7 @@ where
         send_header(&mut stream, &domain).await;
         let secure = stream.transport().is_tls();
         let exporter = stream.transport().tls_exporter();
-        let features = features(secure, auth.is_some(), exporter.is_some());
+        let features = features(secure, auth.is_some(), &channel_binding(cx, &exporter));
         if stream.send(&features).await.is_err() {
             return None;
         }
@@ -419,8 +435,25 @@ where
     }
 }
 
-/// Stream features (RFC 6120 §4.3.2) for the current step.
-fn features(secure: bool, authenticated: bool, channel_binding: bool) -> Element {
+/// The channel binding of a TLS stream: `tls-exporter` when the stream has it (TLS 1.3)
+/// and the server certificate's `tls-server-end-point` (any TLS version).
+fn channel_binding(cx: &C2sContext, exporter: &Option<Vec<u8>>) -> ChannelBinding {
+    let cb = match exporter {
+        Some(e) => ChannelBinding::tls_exporter(e.clone()),
+        None => ChannelBinding::none(),
+    };
+    match &cx.server_end_point {
+        Some(h) => cb.with_server_end_point(h.clone()),
+        None => cb,
+    }
+}
+
+/// Stream features (RFC 6120 §4.3.2) for the current step. `cb` is the channel binding
+/// available on a TLS stream: its types are advertised in XEP-0440
+/// `<sasl-channel-binding/>` and enable the `-PLUS` mechanisms.
+fn features(secure: bool, authenticated: bool, cb: &ChannelBinding) -> Element {
+    let cb_types = cb.types();
+    let channel_binding = !cb_types.is_empty();
     let mut f = Element::new("features", ns::STREAM);
     if !secure {
         f.push_child(Element::new("starttls", ns::TLS).child(Element::new("required", ns::TLS)));
@@ -431,9 +464,11 @@ fn features(secure: bool, authenticated: bool, channel_binding: bool) -> Element
         }
         f.push_child(mechs);
         if channel_binding {
-            f.push_child(Element::new("sasl-channel-binding", ns::SASL_CB).child(
-                Element::new("channel-binding", ns::SASL_CB).with_attr("type", auth::TLS_EXPORTER),
-            ));
+            let mut scb = Element::new("sasl-channel-binding", ns::SASL_CB);
+            for t in cb_types {
+                scb.push_child(Element::new("channel-binding", ns::SASL_CB).with_attr("type", t));
+            }
+            f.push_child(scb);
         }
     } else {
         f.push_child(Element::new("bind", ns::BIND));
@@ -487,47 +522,23 @@ async fn sasl<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let plus_offered = exporter.is_some();
+    // One exchange at a time per source: parallel connections of one source wait for
+    // each other, failure delays included.
+    let _gate = cx.limiter.gate(source).await;
+    let cb = channel_binding(cx, &exporter);
+    let plus_offered = !cb.types().is_empty();
     let Some(mech) = auth_el.attr("mechanism").and_then(Mechanism::from_name) else {
-        return sasl_fail(
-            cx,
-            stream,
-            SaslFailure::InvalidMechanism,
-            source,
-            None,
-            false,
-        )
-        .await;
+        return sasl_fail(cx, stream, SaslFailure::InvalidMechanism, source, true).await;
     };
     if mech.is_plus() && !plus_offered {
-        return sasl_fail(
-            cx,
-            stream,
-            SaslFailure::InvalidMechanism,
-            source,
-            None,
-            false,
-        )
-        .await;
+        return sasl_fail(cx, stream, SaslFailure::InvalidMechanism, source, true).await;
     }
     if cx.limiter.source_blocked(source) {
-        return sasl_fail(
-            cx,
-            stream,
-            SaslFailure::TemporaryAuthFailure,
-            source,
-            None,
-            true,
-        )
-        .await;
+        return sasl_fail(cx, stream, SaslFailure::TemporaryAuthFailure, source, false).await;
     }
     let initial = match decode_payload(auth_el) {
         Ok(i) => i,
-        Err(f) => return sasl_fail(cx, stream, f, source, None, false).await,
-    };
-    let cb = match exporter {
-        Some(e) => ChannelBinding::tls_exporter(e),
-        None => ChannelBinding::none(),
+        Err(f) => return sasl_fail(cx, stream, f, source, true).await,
     };
     let (mut session, mut step) = SaslSession::start(
         mech,
@@ -536,6 +547,8 @@ where
         initial.as_ref().map(|v| v.as_slice()),
     );
     let mut account: Option<BareJid> = None;
+    // The reserved attempt on `account`: counted as a failure unless it succeeds.
+    let mut attempt: Option<Attempt> = None;
     loop {
         step = match step {
             Step::Challenge(data) => {
@@ -577,18 +590,22 @@ where
                     }
                 }
             }
-            Step::NeedCredentials { username, .. } => match lookup(cx, &username, domain).await {
-                Lookup::Done(a, creds) => {
-                    account = a;
-                    session.credentials(creds.as_deref())
+            Step::NeedCredentials { username, .. } => {
+                match lookup(cx, &username, domain, source).await {
+                    Lookup::Done(a, creds, at) => {
+                        account = a;
+                        attempt = at;
+                        session.credentials(creds.as_deref(), &cx.unknown_accounts)
+                    }
+                    refused => return refuse(cx, stream, source, refused).await,
                 }
-                refused => return refuse(cx, stream, source, refused).await,
-            },
+            }
             Step::VerifyPlain {
                 username, password, ..
-            } => match lookup(cx, &username, domain).await {
-                Lookup::Done(a, creds) => {
+            } => match lookup(cx, &username, domain, source).await {
+                Lookup::Done(a, creds, at) => {
                     account = a;
+                    attempt = at;
                     let ok = verify_plain(creds.map(|c| *c), password, cx).await;
                     session.plain_result(ok)
                 }
@@ -599,25 +616,19 @@ where
                 additional_data,
                 ..
             } => {
-                let Some(a) = account.take() else {
-                    return sasl_fail(cx, stream, SaslFailure::NotAuthorized, source, None, false)
-                        .await;
+                let (Some(a), Some(at)) = (account.take(), attempt.take()) else {
+                    return sasl_fail(cx, stream, SaslFailure::NotAuthorized, source, true).await;
                 };
                 if let Some(z) = authzid.filter(|z| !z.is_empty()) {
                     let same = BareJid::new(&z).map(|j| j == a).unwrap_or(false);
                     if !same {
-                        return sasl_fail(
-                            cx,
-                            stream,
-                            SaslFailure::InvalidAuthzid,
-                            source,
-                            Some(&a),
-                            false,
-                        )
-                        .await;
+                        // The reserved attempt stays counted as a failure.
+                        drop(at);
+                        return sasl_fail(cx, stream, SaslFailure::InvalidAuthzid, source, false)
+                            .await;
                     }
                 }
-                cx.limiter.success(cx.limiter.account_key(a.as_str()));
+                at.succeeded(&cx.limiter);
                 let text = additional_data.map(|d| B64.encode(d)).unwrap_or_default();
                 if stream
                     .send(&Element::new("success", ns::SASL).with_text(text))
@@ -630,8 +641,10 @@ where
                 return SaslOutcome::Success(a);
             }
             Step::Failure(f) => {
-                let a = account.clone();
-                return sasl_fail(cx, stream, f, source, a.as_ref(), false).await;
+                // A reserved attempt is already counted; anything else counts against
+                // the source (an abort before any account was tried does not).
+                let count = attempt.take().is_none() && f != SaslFailure::Aborted;
+                return sasl_fail(cx, stream, f, source, count).await;
             }
         };
     }
@@ -639,60 +652,61 @@ where
 
 /// The account behind a SASL username, looked up once per exchange.
 enum Lookup {
-    /// The account's failures are over the limit: refuse without looking.
+    /// Too many failures (source, account and source, or account budget): refuse
+    /// without looking.
     Blocked,
     /// The database could not answer.
     Unavailable,
-    /// The account JID (`None` when the username is not a valid localpart) and its
-    /// credentials (`None` when there is no such account).
-    Done(Option<BareJid>, Option<Box<auth::StoredCredentials>>),
+    /// The account JID (`None` when the username is not a valid localpart), its
+    /// credentials (`None` when there is no such account) and the attempt reserved on
+    /// it ([`AuthLimiter::begin`], `None` without a valid JID).
+    Done(
+        Option<BareJid>,
+        Option<Box<auth::StoredCredentials>>,
+        Option<Attempt>,
+    ),
 }
 
-async fn lookup(cx: &Arc<C2sContext>, username: &str, domain: &str) -> Lookup {
+/// Reserves an attempt of `source` on the account (failure counters go up before any
+/// credential is checked), then reads its credentials.
+async fn lookup(cx: &Arc<C2sContext>, username: &str, domain: &str, source: Key) -> Lookup {
     let Some(a) = account_jid(username, domain) else {
-        return Lookup::Done(None, None);
+        cx.limiter.failure(source);
+        return Lookup::Done(None, None, None);
     };
-    if cx
-        .limiter
-        .account_blocked(cx.limiter.account_key(a.as_str()))
-    {
+    let Ok(attempt) = cx.limiter.begin(source, a.as_str()) else {
         return Lookup::Blocked;
-    }
+    };
     match cx.storage.credentials(a.as_str()).await {
-        Ok(creds) => Lookup::Done(Some(a), creds.map(Box::new)),
+        Ok(creds) => Lookup::Done(Some(a), creds.map(Box::new), Some(attempt)),
         Err(e) => {
             debug!(error = %e, "credential lookup failed");
+            // Not the client's fault: give the reservation back.
+            attempt.succeeded(&cx.limiter);
             Lookup::Unavailable
         }
     }
 }
 
-/// Answers `temporary-auth-failure` for a lookup that did not complete; a blocked
+/// Answers `temporary-auth-failure` for a lookup that did not complete; a refused
 /// attempt is not counted again.
 async fn refuse<S>(
     cx: &Arc<C2sContext>,
     stream: &mut XmlStream<S>,
     source: Key,
-    lookup: Lookup,
+    _lookup: Lookup,
 ) -> SaslOutcome
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let blocked = matches!(lookup, Lookup::Blocked);
-    sasl_fail(
-        cx,
-        stream,
-        SaslFailure::TemporaryAuthFailure,
-        source,
-        None,
-        blocked,
-    )
-    .await
+    sasl_fail(cx, stream, SaslFailure::TemporaryAuthFailure, source, false).await
 }
 
-/// Verifies a PLAIN password with argon2 on the blocking pool. Without an account the
-/// password is checked against a decoy hash, so an unknown account costs the same time
-/// as a wrong password and timing does not reveal which accounts exist.
+/// Verifies a PLAIN password with argon2 through the bounded [`auth::PasswordVerifier`].
+/// Without an account the password is checked against a decoy hash, so an unknown
+/// account costs the same time as a wrong password and timing does not reveal which
+/// accounts exist. Logs one `password check` line at debug per verification (nothing
+/// identifying).
 async fn verify_plain(
     creds: Option<auth::StoredCredentials>,
     password: Zeroizing<String>,
@@ -700,32 +714,30 @@ async fn verify_plain(
 ) -> bool {
     let known = creds.is_some();
     let creds = creds.unwrap_or_else(|| (*cx.decoy).clone());
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&creds, password.as_str()))
-        .await
-        .unwrap_or(false);
+    debug!("password check");
+    let ok = cx.verifier.verify(creds, password).await;
     ok && known
 }
 
-/// Counts a failure (unless the attempt was refused by the limiter), waits the failure
-/// delay, and sends `<failure/>` (RFC 6120 §6.4.5).
+/// Counts a failure of the source when `count`, waits the source's growing failure
+/// delay ([`AuthLimiter::delay`]; none for an abort), and sends `<failure/>`
+/// (RFC 6120 §6.4.5).
 async fn sasl_fail<S>(
     cx: &Arc<C2sContext>,
     stream: &mut XmlStream<S>,
     f: SaslFailure,
     source: Key,
-    account: Option<&BareJid>,
-    blocked: bool,
+    count: bool,
 ) -> SaslOutcome
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    if !blocked && f != SaslFailure::Aborted {
-        cx.limiter
-            .failure(source, account.map(|a| cx.limiter.account_key(a.as_str())));
+    if count {
+        cx.limiter.failure(source);
     }
     debug!(condition = f.condition(), "authentication failed");
     if f != SaslFailure::Aborted {
-        tokio::time::sleep(cx.failure_delay).await;
+        tokio::time::sleep(cx.limiter.delay(source)).await;
     }
     if stream.send(&sasl_failure(f)).await.is_err() {
         return SaslOutcome::Closed;

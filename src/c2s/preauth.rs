@@ -169,7 +169,15 @@ mod tests {
     use std::time::Duration;
 
     fn keys(n: u8) -> Vec<Option<Key>> {
-        let l = AuthLimiter::new(Duration::from_secs(1), 1, 1);
+        let l = AuthLimiter::new(crate::c2s::ratelimit::Limits {
+            window: Duration::from_secs(1),
+            max_pair: 1,
+            max_source: 1,
+            account_budget: 1,
+            base_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+            max_keys: 1000,
+        });
         (0..n)
             .map(|i| Some(l.source_key(Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, i))))))
             .collect()

@@ -64,6 +64,9 @@ fn documented_defaults() {
     assert_eq!(c.auth.max_failures_per_account, 5);
     assert_eq!(c.auth.max_failures_per_source, 20);
     assert_eq!(c.auth.failure_window_secs, 300);
+    assert_eq!(c.auth.max_failure_delay_ms, 30_000);
+    assert_eq!(c.auth.account_failure_budget, 100);
+    assert_eq!(c.auth.max_parallel_password_checks, 0);
     assert!(c.offline.enabled);
     assert_eq!(c.offline.max_messages, 100);
     assert!(c.version.enabled);
@@ -170,9 +173,13 @@ handshake_timeout_secs = 0
 [auth]
 scram_iterations = 1000
 failure_delay_ms = 600000
+max_failure_delay_ms = 600001
 max_failures_per_account = 0
+account_failure_budget = 0
 max_failures_per_source = 0
 failure_window_secs = 0
+max_failure_counters = 999
+max_parallel_password_checks = 1025
 [offline]
 max_messages = 0
 [log]
@@ -199,9 +206,13 @@ level = "verbose"
             "limits.handshake_timeout_secs",
             "auth.scram_iterations",
             "auth.failure_delay_ms",
+            "auth.max_failure_delay_ms",
             "auth.max_failures_per_account",
+            "auth.account_failure_budget",
             "auth.max_failures_per_source",
             "auth.failure_window_secs",
+            "auth.max_failure_counters",
+            "auth.max_parallel_password_checks",
             "offline.max_messages",
             "log.level",
         ]

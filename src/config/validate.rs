@@ -29,6 +29,10 @@ const FAILURE_DELAY_MS: RangeInclusive<u64> = 0..=60_000;
 const MAX_FAILURES_PER_ACCOUNT: RangeInclusive<u32> = 1..=1000;
 const MAX_FAILURES_PER_SOURCE: RangeInclusive<u32> = 1..=10_000;
 const FAILURE_WINDOW_SECS: RangeInclusive<u64> = 1..=86_400;
+const MAX_FAILURE_DELAY_MS: RangeInclusive<u64> = 0..=600_000;
+const ACCOUNT_FAILURE_BUDGET: RangeInclusive<u32> = 1..=1_000_000;
+const MAX_PARALLEL_PASSWORD_CHECKS: RangeInclusive<u32> = 0..=1024;
+const MAX_FAILURE_COUNTERS: RangeInclusive<u32> = 1000..=10_000_000;
 const OFFLINE_MAX_MESSAGES: RangeInclusive<u32> = 1..=10_000;
 const MAX_DIRECTED_PRESENCES: RangeInclusive<u32> = 1..=100_000;
 const ROSTER_MAX_ITEMS: RangeInclusive<u32> = 1..=100_000;
@@ -349,9 +353,21 @@ impl Config {
         );
         range(
             p,
+            "auth.max_failure_delay_ms",
+            a.max_failure_delay_ms,
+            MAX_FAILURE_DELAY_MS,
+        );
+        range(
+            p,
             "auth.max_failures_per_account",
             a.max_failures_per_account,
             MAX_FAILURES_PER_ACCOUNT,
+        );
+        range(
+            p,
+            "auth.account_failure_budget",
+            a.account_failure_budget,
+            ACCOUNT_FAILURE_BUDGET,
         );
         range(
             p,
@@ -364,6 +380,18 @@ impl Config {
             "auth.failure_window_secs",
             a.failure_window_secs,
             FAILURE_WINDOW_SECS,
+        );
+        range(
+            p,
+            "auth.max_failure_counters",
+            a.max_failure_counters,
+            MAX_FAILURE_COUNTERS,
+        );
+        range(
+            p,
+            "auth.max_parallel_password_checks",
+            a.max_parallel_password_checks,
+            MAX_PARALLEL_PASSWORD_CHECKS,
         );
         range(
             p,

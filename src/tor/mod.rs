@@ -23,8 +23,10 @@
 //! - Location hiding: the onion service is reached through rendezvous circuits; the
 //!   server's IP address is never revealed to clients. This holds only if no
 //!   clearnet listener serves the same domain (see the README's onion-only section).
-//! - All onion clients share one failed-login rate-limit bucket: streams carry no
-//!   source address (`source = None` in [`crate::c2s::serve`]).
+//! - Onion streams carry no source address; failed logins are counted per rendezvous
+//!   circuit instead (a random id per accepted introduction,
+//!   [`crate::c2s::ratelimit::Source::OnionCircuit`]), so one client's failures do not
+//!   refuse other onion clients.
 //! - Nothing here logs client activity, addresses or keys. The `.onion` address is
 //!   printed on standard output by the command line (`listening onion …`), never
 //!   logged at info or above.

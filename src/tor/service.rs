@@ -6,8 +6,8 @@
 //! network then goes on in the background without blocking the TCP listeners. One task
 //! (in the server's `TaskTracker`) logs bootstrap progress and service status at
 //! info and accepts streams until the shutdown token fires; each accepted stream
-//! enters [`crate::c2s::serve`] exactly as a TCP connection does, with no source
-//! address.
+//! enters [`crate::c2s::serve`] exactly as a TCP connection does, with its rendezvous
+//! circuit (a random id) instead of a source address.
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use arti_client::config::{CfgPath, ConfigBuildError};
 use arti_client::{TorClient, TorClientConfig};
-use futures_util::{Stream, StreamExt};
+use futures_util::{FutureExt as _, Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tor_cell::relaycell::msg::{Connected, End, EndReason};
@@ -198,7 +198,7 @@ pub async fn launch(
             "the launched onion service has no identity",
         ))?;
         onion_address = Some(super::address::address_of(hsid)?);
-        let streams: StreamRequests = Box::pin(tor_hsservice::handle_rend_requests(requests));
+        let streams: StreamRequests = Box::pin(per_circuit_streams(requests));
         service = Some((running, streams));
     }
     let handle = TorHandle {
@@ -211,7 +211,31 @@ pub async fn launch(
     Ok(handle)
 }
 
-type StreamRequests = Pin<Box<dyn Stream<Item = StreamRequest> + Send>>;
+/// Onion stream requests, each with the random id of the rendezvous circuit it came on.
+type StreamRequests = Pin<Box<dyn Stream<Item = (u64, StreamRequest)> + Send>>;
+
+/// Accepts every rendezvous request (as `tor_hsservice::handle_rend_requests` does) and
+/// tags the streams of each rendezvous circuit with a fresh random id: one client's
+/// circuit, told apart from other clients' for failed-login accounting
+/// ([`crate::c2s::ratelimit::Source::OnionCircuit`]). Arti's `StreamRequest` exposes
+/// nothing of its circuit, but each accepted `RendRequest` is one circuit.
+fn per_circuit_streams(
+    requests: impl Stream<Item = tor_hsservice::RendRequest> + Send + 'static,
+) -> impl Stream<Item = (u64, StreamRequest)> + Send {
+    requests.flat_map_unordered(None, |rend| {
+        let circuit: u64 = rand::random();
+        Box::pin(async move {
+            match rend.accept().await {
+                Ok(streams) => streams.map(move |s| (circuit, s)).left_stream(),
+                Err(e) => {
+                    debug!(error = %e, "rendezvous request could not be accepted");
+                    futures_util::stream::empty().right_stream()
+                }
+            }
+        })
+        .flatten_stream()
+    })
+}
 
 /// The next item of an optional stream; pending forever when there is none (or it
 /// ended), so `select!` ignores it.
@@ -264,7 +288,7 @@ async fn run(
             }
             s = next_of(&mut boot_events) => progress.update(&s),
             s = next_of(&mut status) => service_log.update(&s),
-            req = next_of(&mut streams) => dispatch(req, &targets, &tracker, &shutdown),
+            (circuit, req) = next_of(&mut streams) => dispatch(req, circuit, &targets, &tracker, &shutdown),
         }
     }
     // Dropping the running service stops publishing and introductions; the client
@@ -273,9 +297,11 @@ async fn run(
     debug!("tor stopped");
 }
 
-/// Hands one onion stream to the session code or the HTTP service, or refuses it.
+/// Hands one onion stream to the session code (with its rendezvous `circuit` as the
+/// connection source) or the HTTP service, or refuses it.
 fn dispatch(
     req: StreamRequest,
+    circuit: u64,
     targets: &Targets,
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
@@ -308,9 +334,10 @@ fn dispatch(
             let cx = cx.clone();
             tracker.spawn(async move {
                 match req.accept(Connected::new_empty()).await {
-                    // No source address: all onion clients share one rate-limit bucket.
+                    // No source address: each rendezvous circuit is its own source.
                     Ok(stream) => {
-                        c2s::serve(cx, stream, entry, None, crate::http::Via::Onion).await
+                        let source = c2s::ratelimit::Source::OnionCircuit(circuit);
+                        c2s::serve(cx, stream, entry, source, crate::http::Via::Onion).await
                     }
                     Err(e) => debug!(error = %e, "onion stream could not be accepted"),
                 }

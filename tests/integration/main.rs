@@ -8,6 +8,7 @@ mod common;
 mod hostile_xml;
 mod conn;
 mod fuzz_findings;
+mod hardening_auth;
 mod http;
 mod im;
 mod interop;

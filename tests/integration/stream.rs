@@ -109,7 +109,7 @@ async fn direct_tls_offers_mechanisms_at_once_and_logs_in() {
 }
 
 #[tokio::test]
-async fn tls12_client_gets_no_channel_binding() {
+async fn tls12_client_gets_server_end_point_only() {
     let server = Server::start();
     server.add_account("alice", "wonderland");
     let mut c = Client::tcp_tls12(&server).await;
@@ -117,18 +117,12 @@ async fn tls12_client_gets_no_channel_binding() {
     c.starttls().await;
     c.open_stream().await;
     // RFC 9266 §3: tls-exporter is defined for TLS 1.3 only (without EMS on 1.2 it is
-    // unsafe), so no -PLUS mechanism and no XEP-0440 advertisement.
+    // unsafe); -PLUS is offered with tls-server-end-point (RFC 5929) alone.
     let mechs = c.mechanisms();
-    assert!(!has_plus(&mechs), "{mechs:?}");
+    assert!(has_plus(&mechs), "{mechs:?}");
     assert!(mechs.iter().any(|m| m == "SCRAM-SHA-256"), "{mechs:?}");
-    let f = c.features.clone().unwrap();
-    assert!(f.get_child("sasl-channel-binding", CB_NS).is_none());
-    // RFC 6120 §6.5.7: a mechanism that was not offered is refused.
-    let r = c
-        .auth_scram("SCRAM-SHA-256-PLUS", "alice", "wonderland", Cb::None)
-        .await;
-    assert_eq!(r, Err("invalid-mechanism".into()));
-    // TLS 1.2 still works for login.
+    assert_eq!(c.channel_binding_types(), ["tls-server-end-point"]);
+    // TLS 1.2 still works for login without channel binding.
     c.auth_scram("SCRAM-SHA-256", "alice", "wonderland", Cb::None)
         .await
         .unwrap();
@@ -155,7 +149,10 @@ async fn tls13_offers_plus_mechanisms_and_xep0440() {
         .filter(|t| t.is("channel-binding", CB_NS))
         .filter_map(|t| t.attr("type").map(str::to_owned))
         .collect();
-    assert_eq!(types, vec!["tls-exporter".to_owned()]);
+    assert_eq!(
+        types,
+        vec!["tls-exporter".to_owned(), "tls-server-end-point".to_owned()]
+    );
 }
 
 #[tokio::test]

@@ -62,6 +62,12 @@ pub enum Cb {
     Exporter,
     /// `p=tls-exporter` with these (wrong) bytes.
     Forged(Vec<u8>),
+    /// `p=tls-server-end-point` (RFC 5929 §4.1) with the SHA-256 of the pinned server
+    /// certificate (the harness's certificates are signed with ECDSA-SHA-256).
+    ServerEndPoint,
+    /// `y`: the client supports channel binding but believes the server does not
+    /// (RFC 5802 §6), e.g. because an attacker removed the -PLUS mechanisms.
+    Yes,
 }
 
 fn field(msg: &str, key: char) -> Option<&str> {
@@ -94,6 +100,14 @@ impl Client {
                     .expect("no tls-exporter (TLS 1.3 needed)"),
             ),
             Cb::Forged(b) => ("p=tls-exporter,,".to_owned(), b.clone()),
+            Cb::ServerEndPoint => {
+                use sha2::Digest as _;
+                (
+                    "p=tls-server-end-point,,".to_owned(),
+                    sha2::Sha256::digest(self.cert.as_ref()).to_vec(),
+                )
+            }
+            Cb::Yes => ("y,,".to_owned(), Vec::new()),
         };
         let cnonce = format!("{:032x}", rand::random::<u128>());
         let client_first_bare = format!("n={user},r={cnonce}");
@@ -120,6 +134,15 @@ impl Client {
         let salt = B64.decode(field(&server_first, 's').expect("s=")).unwrap();
         let iterations: u32 = field(&server_first, 'i').expect("i=").parse().unwrap();
         assert!(iterations >= 4096, "RFC 7677 §4: at least 4096 iterations");
+        // XEP-0474 §4.2: the downgrade protection hash, when sent, matches what the
+        // features of this stream advertised.
+        if let Some(h) = field(&server_first, 'h') {
+            assert_eq!(
+                B64.decode(h).unwrap(),
+                hash.hash(self.downgrade_protection_input().as_bytes()),
+                "XEP-0474 hash does not match the advertised mechanisms and channel bindings"
+            );
+        }
 
         let mut cbind = gs2.into_bytes();
         cbind.extend_from_slice(&cb_data);
@@ -159,6 +182,44 @@ impl Client {
         self.parser.reset();
         self.open_stream().await;
         Ok(())
+    }
+}
+
+impl Client {
+    /// The XEP-0474 §4.1 string for the last features received: sorted mechanisms
+    /// joined by U+001E, then U+001F and the sorted XEP-0440 channel binding types
+    /// joined by U+001E when `<sasl-channel-binding/>` was advertised.
+    pub fn downgrade_protection_input(&self) -> String {
+        let mut mechs = self.mechanisms();
+        mechs.sort();
+        let mut s = mechs.join("\u{1e}");
+        let cb = self
+            .features
+            .as_ref()
+            .and_then(|f| f.get_child("sasl-channel-binding", "urn:xmpp:sasl-cb:0"));
+        if let Some(cb) = cb {
+            let mut types: Vec<String> = cb
+                .children()
+                .filter_map(|c| c.attr("type").map(str::to_owned))
+                .collect();
+            types.sort();
+            s.push('\u{1f}');
+            s.push_str(&types.join("\u{1e}"));
+        }
+        s
+    }
+
+    /// The channel binding types of the last features (XEP-0440), in order.
+    pub fn channel_binding_types(&self) -> Vec<String> {
+        self.features
+            .as_ref()
+            .and_then(|f| f.get_child("sasl-channel-binding", "urn:xmpp:sasl-cb:0"))
+            .map(|cb| {
+                cb.children()
+                    .filter_map(|c| c.attr("type").map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 }
 
