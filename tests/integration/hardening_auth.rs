@@ -46,7 +46,10 @@ fn rss_kib(server: &Server) -> u64 {
 async fn parallel_guesses_check_at_most_the_limit() {
     let server = Server::builder()
         .toml(
-            "[auth]\nmax_failures_per_account = 5\nmax_failures_per_source = 1000\n\
+            // 40 connections from one address: above the default per-source cap on
+            // unauthenticated connections (limits.max_preauth_per_source).
+            "[limits]\nmax_preauth_per_source = 64\n\
+             [auth]\nmax_failures_per_account = 5\nmax_failures_per_source = 1000\n\
              failure_delay_ms = 5\nmax_failure_delay_ms = 20\n",
         )
         .start();
