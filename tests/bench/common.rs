@@ -5,22 +5,9 @@
 use crate::common::scram::Cb;
 use crate::common::{Client, Server};
 
-/// A field in KiB (e.g. `VmRSS`, `VmHWM`) of `/proc/PID/status`; 0 if unreadable.
-pub fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let prefix = format!("{field}:");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(prefix.as_str()))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-/// The server's resident set size (`VmRSS`) in KiB.
-pub fn rss_kib(server: &Server) -> u64 {
-    status_kib(server.pid().expect("server running"), "VmRSS")
-}
+// Not every benchmark reads both.
+#[allow(unused_imports)]
+pub use crate::common::{rss_kib, status_kib};
 
 /// Creates `user@localhost` for every name straight in the server's database, with one
 /// argon2/SCRAM hash (4096 iterations) of `password` shared by all: setting up is not

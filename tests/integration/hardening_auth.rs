@@ -26,17 +26,6 @@ async fn connect_from(server: &Server, from: IpAddr) -> Client {
     Client::starttls_over(tcp, server).await
 }
 
-fn rss_kib(server: &Server) -> u64 {
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", server.pid().unwrap())).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
 /// Item 3: 40 parallel wrong PLAIN passwords on one account, all sent at once, get at
 /// most `max_failures_per_account` + 1 password checks: the failure counters are
 /// reserved before argon2 runs. The others are refused with `temporary-auth-failure`
@@ -97,7 +86,7 @@ async fn plain_logins_leave_memory_bounded() {
     );
     server.add_account("alice", "wonderland");
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let idle = rss_kib(&server);
+    let idle = crate::common::rss_kib(&server);
     let sem = Arc::new(tokio::sync::Semaphore::new(50));
     let mut tasks = Vec::new();
     for i in 0..200u32 {
@@ -113,7 +102,7 @@ async fn plain_logins_leave_memory_bounded() {
     for t in tasks {
         t.await.unwrap();
     }
-    let after = rss_kib(&server);
+    let after = crate::common::rss_kib(&server);
     assert!(
         after <= idle + 64 * 1024,
         "VmRSS grew from {} MiB idle to {} MiB after 200 PLAIN logins",
@@ -410,59 +399,13 @@ async fn tls12_uses_the_server_cipher_order() {
         .with_protocol_versions(&[&rustls::version::TLS12])
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
+        .with_custom_certificate_verifier(crate::common::any_certificate(provider))
         .with_no_client_auth();
     let (_, suite) = direct_tls_handshake(&server, Arc::new(config)).await;
     assert_eq!(
         suite,
         rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
     );
-}
-
-/// Accepts any server certificate (only to see which cipher suite is chosen).
-#[derive(Debug)]
-struct AnyCert(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AnyCert {
-    fn verify_server_cert(
-        &self,
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &[rustls::pki_types::CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 /// Item 10: when the failure-counter table is full, the oldest counters are dropped,

@@ -208,17 +208,6 @@ async fn slow_reader(
     (status, tls)
 }
 
-/// Resident memory of a process, in KiB (`VmRSS` of /proc/<pid>/status).
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS")
-}
-
 /// 60 readers of a 10 MiB upload that stop reading: the file is streamed from disk,
 /// so the server's resident memory grows by far less than 60 × 10 MiB (today it grows
 /// by ~560 MiB), and beyond `upload.max_concurrent_downloads` the excess readers get
@@ -238,14 +227,14 @@ async fn slow_downloads_are_streamed_and_capped() {
     assert_eq!(whole.status, 200);
     assert_eq!(whole.body.len(), SIZE);
     let pid = server.pid().unwrap();
-    let before = rss_kib(pid);
+    let before = status_kib(pid, "VmRSS");
     let mut readers = Vec::new();
     for _ in 0..60 {
         readers.push(slow_reader(&server, &get).await);
     }
     // Let every stalled response fill what buffers it can.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let grown_mib = rss_kib(pid).saturating_sub(before) / 1024;
+    let grown_mib = status_kib(pid, "VmRSS").saturating_sub(before) / 1024;
     let ok = readers.iter().filter(|(s, _)| *s == 200).count();
     let busy = readers.iter().filter(|(s, _)| *s == 503).count();
     println!("60 slow readers of 10 MiB: RSS +{grown_mib} MiB, {ok} × 200, {busy} × 503");

@@ -5,10 +5,10 @@
 mod auth;
 mod cli;
 mod common;
-mod hostile_xml;
 mod conn;
 mod fuzz_findings;
 mod hardening_auth;
+mod hostile_xml;
 mod http;
 mod im;
 mod interop;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
-use super::{Client, SASL_NS, STREAM_NS, STREAMS_NS, Server, StreamEvent};
+use super::{Client, SASL_NS, STREAM_NS, STREAMS_NS, Server, StreamEvent, status_kib};
 
 /// Bytes of the namespace URI of the attack (250 KB).
 pub const URI_BYTES: usize = 250_000;
@@ -100,18 +100,6 @@ pub struct MemoryWatch {
     killed: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
-}
-
-/// A field in KiB of `/proc/PID/status` (`VmRSS`, `VmHWM`); 0 when unreadable.
-pub fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let prefix = format!("{field}:");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(prefix.as_str()))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 impl MemoryWatch {

@@ -833,3 +833,31 @@ pub fn stanza_error(e: &Element) -> Option<String> {
         })
         .map(|c| c.name().to_owned())
 }
+
+/// A field in KiB of `/proc/PID/status` (`VmRSS`, `VmHWM`); 0 when unreadable.
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let prefix = format!("{field}:");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The server's resident set size (`VmRSS`) in KiB.
+pub fn rss_kib(server: &Server) -> u64 {
+    status_kib(server.pid().expect("server running"), "VmRSS")
+}
+
+/// A certificate verifier that accepts any server certificate (signatures are still
+/// checked), for tests that look at what the server negotiates, not who it is.
+pub fn any_certificate(
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Arc<dyn rustls::client::danger::ServerCertVerifier> {
+    Arc::new(Pinned {
+        cert: None,
+        provider,
+    })
+}
