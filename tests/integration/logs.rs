@@ -121,93 +121,6 @@ fn open_state_files_are_tightened_at_start() {
     assert_eq!(mode(&tor.join("state")), 0o700);
 }
 
-const UPLOAD_NS: &str = "urn:xmpp:http:upload:0";
-
-/// Uploads `size` bytes as `name` through a XEP-0363 slot; returns the GET path.
-async fn upload(server: &Server, c: &mut Client, name: &str, size: usize) -> String {
-    let reply = c
-        .iq(
-            "slot",
-            &format!(
-                "<iq type='get' id='slot' to='upload.localhost'><request xmlns='{UPLOAD_NS}' \
-                 filename='{name}' size='{size}' content-type='application/octet-stream'/></iq>"
-            ),
-        )
-        .await;
-    let slot = reply
-        .get_child("slot", UPLOAD_NS)
-        .unwrap_or_else(|| panic!("no slot: {}", reply.to_xml(CLIENT_NS)));
-    let put = slot.get_child("put", UPLOAD_NS).unwrap();
-    let auth = put
-        .children()
-        .find(|h| h.attr("name") == Some("Authorization"))
-        .unwrap()
-        .text();
-    let base = format!("https://localhost:{}", server.http.unwrap().port());
-    let path = |el: &allium::xml::Element| {
-        el.attr("url")
-            .unwrap()
-            .strip_prefix(&base)
-            .unwrap()
-            .to_owned()
-    };
-    let body = vec![b'x'; size];
-    let r = http::put(
-        server,
-        &path(put),
-        &[
-            ("Authorization", &auth),
-            ("Content-Type", "application/octet-stream"),
-        ],
-        &body,
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    path(slot.get_child("get", UPLOAD_NS).unwrap())
-}
-
-/// A reader that sends `GET path`, reads the response head and then stops reading,
-/// over TLS on a socket with a small receive buffer so that the server soon blocks.
-/// Returns the status and the open connection.
-async fn slow_reader(
-    server: &Server,
-    path: &str,
-) -> (u16, tokio_rustls::client::TlsStream<tokio::net::TcpStream>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let sock = tokio::net::TcpSocket::new_v4().unwrap();
-    sock.set_recv_buffer_size(4096).unwrap();
-    let tcp = sock.connect(server.http.unwrap()).await.unwrap();
-    let connector = tokio_rustls::TlsConnector::from(tls_config(server.certificate(), false));
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls = tokio::time::timeout(TIMEOUT, connector.connect(name, tcp))
-        .await
-        .expect("TLS handshake timed out")
-        .unwrap();
-    tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    tokio::time::timeout(TIMEOUT, async {
-        while !head.ends_with(b"\r\n\r\n") {
-            let n = tls.read(&mut byte).await.unwrap();
-            assert!(n > 0, "closed before the response head");
-            head.push(byte[0]);
-        }
-    })
-    .await
-    .expect("no response head");
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    if status == 503 {
-        assert!(
-            head.to_ascii_lowercase().contains("retry-after:"),
-            "a 503 says when to retry:\n{head}"
-        );
-    }
-    (status, tls)
-}
-
 /// 60 readers of a 10 MiB upload that stop reading: the file is streamed from disk,
 /// so the server's resident memory grows by far less than 60 × 10 MiB (today it grows
 /// by ~560 MiB), and beyond `upload.max_concurrent_downloads` the excess readers get
@@ -221,7 +134,7 @@ async fn slow_downloads_are_streamed_and_capped() {
         .start();
     server.add_account("alice", "wonderland");
     let mut alice = server.login("alice", "wonderland", "r").await;
-    let get = upload(&server, &mut alice, "big.bin", SIZE).await;
+    let get = http::upload(&server, &mut alice, "big.bin", SIZE).await;
     // One complete download: the file is served whole.
     let whole = http::get(&server, &get).await;
     assert_eq!(whole.status, 200);
@@ -230,7 +143,7 @@ async fn slow_downloads_are_streamed_and_capped() {
     let before = status_kib(pid, "VmRSS");
     let mut readers = Vec::new();
     for _ in 0..60 {
-        readers.push(slow_reader(&server, &get).await);
+        readers.push(http::slow_reader(&server, &get).await);
     }
     // Let every stalled response fill what buffers it can.
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
@@ -257,10 +170,10 @@ async fn stalled_downloads_are_dropped_after_the_send_timeout() {
         .start();
     server.add_account("alice", "wonderland");
     let mut alice = server.login("alice", "wonderland", "r").await;
-    let get = upload(&server, &mut alice, "f.bin", 4 * 1024 * 1024).await;
-    let (a, _keep_a) = slow_reader(&server, &get).await;
-    let (b, _keep_b) = slow_reader(&server, &get).await;
-    let (c, _) = slow_reader(&server, &get).await;
+    let get = http::upload(&server, &mut alice, "f.bin", 4 * 1024 * 1024).await;
+    let (a, _keep_a) = http::slow_reader(&server, &get).await;
+    let (b, _keep_b) = http::slow_reader(&server, &get).await;
+    let (c, _) = http::slow_reader(&server, &get).await;
     assert_eq!(
         (a, b, c),
         (200, 200, 503),
@@ -269,7 +182,7 @@ async fn stalled_downloads_are_dropped_after_the_send_timeout() {
     // The two stalled readers are dropped; then a reader gets a place again.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let (s, _) = slow_reader(&server, &get).await;
+        let (s, _) = http::slow_reader(&server, &get).await;
         if s == 200 {
             break;
         }

@@ -189,3 +189,91 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         data = &data[start + size + 2..];
     }
 }
+
+/// The XEP-0363 namespace.
+pub const UPLOAD_NS: &str = "urn:xmpp:http:upload:0";
+
+/// Uploads `size` bytes as `name` through a XEP-0363 slot; returns the GET path.
+pub async fn upload(server: &Server, c: &mut super::Client, name: &str, size: usize) -> String {
+    let reply = c
+        .iq(
+            "slot",
+            &format!(
+                "<iq type='get' id='slot' to='upload.localhost'><request xmlns='{UPLOAD_NS}' \
+                 filename='{name}' size='{size}' content-type='application/octet-stream'/></iq>"
+            ),
+        )
+        .await;
+    let slot = reply
+        .get_child("slot", UPLOAD_NS)
+        .unwrap_or_else(|| panic!("no slot: {}", reply.to_xml(super::CLIENT_NS)));
+    let put = slot.get_child("put", UPLOAD_NS).unwrap();
+    let auth = put
+        .children()
+        .find(|h| h.attr("name") == Some("Authorization"))
+        .unwrap()
+        .text();
+    let base = format!("https://localhost:{}", server.http.unwrap().port());
+    let path = |el: &allium::xml::Element| {
+        el.attr("url")
+            .unwrap()
+            .strip_prefix(&base)
+            .unwrap()
+            .to_owned()
+    };
+    let body = vec![b'x'; size];
+    let r = self::put(
+        server,
+        &path(put),
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/octet-stream"),
+        ],
+        &body,
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    path(slot.get_child("get", UPLOAD_NS).unwrap())
+}
+
+/// A reader that sends `GET path`, reads the response head and then stops reading,
+/// over TLS on a socket with a small receive buffer so that the server soon blocks.
+/// Returns the status and the open connection.
+pub async fn slow_reader(
+    server: &Server,
+    path: &str,
+) -> (u16, tokio_rustls::client::TlsStream<tokio::net::TcpStream>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let tcp = sock.connect(server.http.unwrap()).await.unwrap();
+    let connector = tokio_rustls::TlsConnector::from(tls_config(server.certificate(), false));
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio::time::timeout(TIMEOUT, connector.connect(name, tcp))
+        .await
+        .expect("TLS handshake timed out")
+        .unwrap();
+    tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    tokio::time::timeout(TIMEOUT, async {
+        while !head.ends_with(b"\r\n\r\n") {
+            let n = tls.read(&mut byte).await.unwrap();
+            assert!(n > 0, "closed before the response head");
+            head.push(byte[0]);
+        }
+    })
+    .await
+    .expect("no response head");
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    if status == 503 {
+        assert!(
+            head.to_ascii_lowercase().contains("retry-after:"),
+            "a 503 says when to retry:\n{head}"
+        );
+    }
+    (status, tls)
+}
