@@ -31,6 +31,7 @@
 pub mod preauth;
 pub mod ratelimit;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -771,6 +772,8 @@ async fn run_session<S>(
     let mut written: Vec<i64> = Vec::new();
     // What was dequeued but not written (the write failed or was abandoned).
     let mut unwritten: Option<Outbound> = None;
+    // The stanzas of a dequeued batch not written yet, written before the queue.
+    let mut backlog: VecDeque<Outbound> = VecDeque::new();
     let mut ping: Option<PendingPing> = None;
     let mut wake = tokio::time::Instant::now() + cx.ping_interval;
     loop {
@@ -780,7 +783,11 @@ async fn run_session<S>(
                 // Deliver what was queued before the close (e.g. a final error reply),
                 // each write within the write timeout.
                 while !stream.is_broken() {
-                    let Ok(out) = rx.try_recv() else { break };
+                    let next = match backlog.pop_front() {
+                        Some(out) => Some(out),
+                        None => rx.try_recv().ok().and_then(|o| unbatch(o, &mut backlog)),
+                    };
+                    let Some(out) = next else { break };
                     match write_out(cx, &mut stream, &session, &to, &out).await {
                         Ok(()) => note_written(&out, &mut written),
                         Err(_) => unwritten = Some(out),
@@ -790,13 +797,22 @@ async fn run_session<S>(
                 stream.close_with(Some(cond)).await;
                 break;
             }
-            out = rx.recv() => match out {
+            out = next_out(&mut backlog, &mut rx) => match out {
                 Some(out) => {
-                    // The write is abandoned when the session is told to close.
-                    let r = tokio::select! {
-                        biased;
-                        r = write_out(cx, &mut stream, &session, &to, &out) => r,
-                        _ = kill.cancelled() => Err(std::io::ErrorKind::Interrupted.into()),
+                    // The write is abandoned when the session is told to close, unless
+                    // the close lets writes finish (each is bounded by the write timeout).
+                    let r = {
+                        let w = write_out(cx, &mut stream, &session, &to, &out);
+                        tokio::pin!(w);
+                        tokio::select! {
+                            biased;
+                            r = &mut w => r,
+                            _ = kill.cancelled() => if session.closes_after_writes() {
+                                w.await
+                            } else {
+                                Err(std::io::ErrorKind::Interrupted.into())
+                            },
+                        }
                     };
                     if let Err(e) = r {
                         debug!(error = %e, "write to client failed");
@@ -893,7 +909,12 @@ async fn run_session<S>(
     rx.close();
     let left = unwritten
         .into_iter()
-        .chain(std::iter::from_fn(|| rx.try_recv().ok()));
+        .chain(backlog)
+        .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+        .flat_map(|out| match out {
+            Outbound::Batch(els) => els.into_iter().map(Outbound::Stanza).collect(),
+            out => vec![out],
+        });
     let mut rerouted = 0usize;
     for out in left {
         match out {
@@ -902,11 +923,39 @@ async fn run_session<S>(
                 cx.router.reroute_unwritten(el).await;
             }
             // MUC fan-out copies: the room's history keeps them (XEP-0045 §7.2.15).
-            Outbound::Shared(_) | Outbound::Offline { .. } => {}
+            Outbound::Shared(_) | Outbound::Offline { .. } | Outbound::Batch(_) => {}
         }
     }
     if rerouted > 0 {
         debug!(count = rerouted, "unwritten stanzas routed again");
+    }
+}
+
+/// The next thing to write: the backlog first, then the queue, a batch taken apart
+/// into the backlog. `None` when the queue is closed. Cancel-safe: nothing is awaited
+/// after a dequeue.
+async fn next_out(
+    backlog: &mut VecDeque<Outbound>,
+    rx: &mut mpsc::Receiver<Outbound>,
+) -> Option<Outbound> {
+    loop {
+        if let Some(out) = backlog.pop_front() {
+            return Some(out);
+        }
+        if let Some(out) = unbatch(rx.recv().await?, backlog) {
+            return Some(out);
+        }
+    }
+}
+
+/// `out`, or for a batch its first stanza, the rest appended to `backlog`.
+fn unbatch(out: Outbound, backlog: &mut VecDeque<Outbound>) -> Option<Outbound> {
+    match out {
+        Outbound::Batch(els) => {
+            backlog.extend(els.into_iter().map(Outbound::Stanza));
+            backlog.pop_front()
+        }
+        out => Some(out),
     }
 }
 
@@ -944,16 +993,36 @@ where
 {
     match out {
         Outbound::Stanza(el) | Outbound::Offline { el, .. } => {
-            if session.via_onion && el.children().any(|c| c.is("x", crate::http::OOB)) {
-                let mut el = el.clone();
-                let urls = crate::http::read_base_urls(&cx.base_urls);
-                crate::http::localize(&mut el, &urls, Via::Onion);
-                return stream.send(&el).await;
-            }
-            stream.send(el).await
+            write_stanza(cx, stream, session, el).await
         }
         Outbound::Shared(sh) => stream.send_split(sh.head(), to, sh.tail()).await,
+        // The session loop takes batches apart ([`unbatch`]); this is the fallback.
+        Outbound::Batch(els) => {
+            for el in els {
+                write_stanza(cx, stream, session, el).await?;
+            }
+            Ok(())
+        }
     }
+}
+
+/// Writes one stanza, its out-of-band URLs localized for an onion session.
+async fn write_stanza<S>(
+    cx: &C2sContext,
+    stream: &mut XmlStream<S>,
+    session: &SessionEntry,
+    el: &Element,
+) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    if session.via_onion && el.children().any(|c| c.is("x", crate::http::OOB)) {
+        let mut el = el.clone();
+        let urls = crate::http::read_base_urls(&cx.base_urls);
+        crate::http::localize(&mut el, &urls, Via::Onion);
+        return stream.send(&el).await;
+    }
+    stream.send(el).await
 }
 
 /// The legacy `urn:ietf:params:xml:ns:xmpp-session` IQ (RFC 3921 §3), a no-op today.

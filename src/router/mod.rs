@@ -8,9 +8,14 @@
 //! own task closes it after the write timeout.
 //! The session registry is a sharded concurrent map (dashmap) from bare JID to sessions.
 //!
+//! A MUC copy ([`SessionEntry::send_shared`]) that a full mailbox refuses removes that
+//! occupant session from the room and ends its stream once written (see
+//! `modules::muc`'s `refused`); what a room sends a joiner takes one mailbox slot
+//! ([`Outbound::Batch`]).
+//!
 //! # Limitations
-//! MUC fan-out copies ([`SessionEntry::send_shared`]) that a full mailbox refuses, or
-//! that a session ends without writing, are not bounced: the room's history keeps them.
+//! MUC copies that a session ends without writing are not bounced: the room's history
+//! keeps them, as many as it holds.
 //! Federation is not implemented yet: a stanza for a domain this server does not host is
 //! answered with `remote-server-not-found` in [`Router::route_remote`], the one place
 //! where s2s will plug in.

@@ -20,6 +20,11 @@ pub enum Outbound {
     /// A stanza serialized once for many sessions (MUC fan-out), addressed to the
     /// receiving session's own full JID.
     Shared(SharedStanza),
+    /// Stanzas produced together for this session, in order, taking one queue slot: what a
+    /// room sends a joiner (occupants' presence, self-presence, history, subject;
+    /// XEP-0045 §7.2.3–§7.2.15), so a room larger than the queue can still be joined. At
+    /// most what the room holds; the session writes them one by one.
+    Batch(Vec<Element>),
     /// A stored offline message (XEP-0160) with its row id: the session deletes the row
     /// once the message was written to its stream, and leaves it stored otherwise.
     Offline {
@@ -115,6 +120,8 @@ pub struct SessionEntry {
     offline_claimed: AtomicI64,
     /// Offline delivery stopped at a full queue ([`SessionEntry::set_offline_pending`]).
     offline_pending: AtomicBool,
+    /// The close lets a pending write finish ([`SessionEntry::close_after_writes`]).
+    close_after_writes: AtomicBool,
 }
 
 impl SessionEntry {
@@ -137,6 +144,7 @@ impl SessionEntry {
             via_onion,
             offline_claimed: AtomicI64::new(i64::MIN),
             offline_pending: AtomicBool::new(false),
+            close_after_writes: AtomicBool::new(false),
         }
     }
 
@@ -160,6 +168,12 @@ impl SessionEntry {
             // Only a Stanza was sent.
             _ => Element::new("message", ns::CLIENT),
         })
+    }
+
+    /// Queues `els` in one slot ([`Outbound::Batch`]); returns whether they were queued
+    /// (see [`SessionEntry::send`]). An empty batch queues nothing.
+    pub fn send_batch(&self, els: Vec<Element>) -> bool {
+        els.is_empty() || self.tx.try_send(Outbound::Batch(els)).is_ok()
     }
 
     /// Queues a shared serialization of a stanza addressed to this session's full JID
@@ -209,6 +223,20 @@ impl SessionEntry {
             r.get_or_insert(cond);
         }
         self.kill.cancel();
+    }
+
+    /// Like [`SessionEntry::close`], but a write under way is not abandoned: it and what
+    /// is queued are written, each within the write timeout, before the stream error, so
+    /// a client that reads again sees why its stream ended. Used when the session fell
+    /// too far behind to stay consistent (a room dropped it, XEP-0045 §7.2).
+    pub fn close_after_writes(&self, cond: StreamCondition) {
+        self.close_after_writes.store(true, Ordering::Release);
+        self.close(cond);
+    }
+
+    /// Whether the close was asked by [`SessionEntry::close_after_writes`].
+    pub fn closes_after_writes(&self) -> bool {
+        self.close_after_writes.load(Ordering::Acquire)
     }
 
     /// Why [`SessionEntry::close`] was called, if it was.

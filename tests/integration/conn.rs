@@ -220,17 +220,6 @@ async fn connections_without_tls_are_closed_at_the_pretls_deadline() {
         .expect("login after the pre-TLS deadline");
 }
 
-/// A client on 127.0.0.1 connecting with a small receive buffer, logged in and bound.
-async fn small_buffer_login(server: &Server, user: &str, res: &str) -> Client {
-    let sock = TcpSocket::new_v4().unwrap();
-    sock.set_recv_buffer_size(4096).unwrap();
-    let tcp = sock.connect(server.c2s).await.unwrap();
-    let mut c = Client::starttls_over(tcp, server).await;
-    c.auth_plain(user, "pw").await.expect("login");
-    c.bind(Some(res)).await;
-    c
-}
-
 fn body_of(size: usize, id: usize) -> String {
     let mut s = format!("{id}:");
     while s.len() < size {
@@ -269,7 +258,7 @@ async fn slow_reader_is_closed_and_no_message_is_lost_silently() {
         .start();
     server.add_account("alice", "pw");
     server.add_account("bob", "pw");
-    let mut slow = small_buffer_login(&server, "bob", "slow").await;
+    let mut slow = Client::small_buffer_login(&server, "bob", "pw", "slow").await;
     slow.available().await;
     let mut watch = server.login("bob", "pw", "watch").await;
     // Negative priority: available (sees its own account's presence) but takes no
@@ -377,7 +366,7 @@ async fn offline_messages_not_written_stay_stored() {
         .await;
     watch.sync().await;
     // Delivery starts at initial presence; the session then stops reading.
-    let mut slow = small_buffer_login(&server, "bob", "slow").await;
+    let mut slow = Client::small_buffer_login(&server, "bob", "pw", "slow").await;
     slow.available().await;
     watch
         .expect_presence("bob@localhost/slow", "unavailable")

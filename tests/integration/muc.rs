@@ -4,6 +4,10 @@
 //! XEP-0410 self-ping. Room options are in `muc_options`, owner/admin use cases in
 //! `muc_admin`, the old protocols in `muc_legacy`.
 
+use std::time::Duration;
+
+use allium::xml::Element;
+
 use crate::common::im::*;
 use crate::common::muc::*;
 use crate::common::*;
@@ -571,4 +575,142 @@ async fn session_end_removes_occupant() {
     let mut bob = user(&server, "bob", "laptop").await;
     let j = bob.join(&r, "Bob").await;
     assert_eq!(j.others.len(), 1);
+}
+
+/// `{id}:` then filler up to `size` bytes.
+fn numbered_body(size: usize, id: usize) -> String {
+    let mut s = format!("{id}:");
+    s.extend(std::iter::repeat_n('x', size.saturating_sub(s.len())));
+    s
+}
+
+/// The number a [`numbered_body`] starts with.
+fn body_number(e: &Element) -> Option<usize> {
+    body(e)?.split(':').next()?.parse().ok()
+}
+
+/// An occupant whose session stops reading is not left in the room with a gap it
+/// cannot see: once its queue refuses a copy, the others see it leave with status 333
+/// (removed for a technical reason, XEP-0045 §7.2 and the status code registry), its
+/// stream ends with `<resource-constraint/>` after what was queued is written, and what
+/// it missed is in the history when it rejoins.
+#[tokio::test]
+async fn occupant_that_stops_reading_is_removed_and_told() {
+    let server = muc_server(
+        "history_default = 100\n\n[limits]\nsession_queue = 8\nwrite_timeout_secs = 600\n\n\
+         [pastebin]\nrooms = false\n",
+        &["alice", "bob", "carol"],
+    );
+    let r = room("busy");
+    let mut alice = user(&server, "alice", "a").await;
+    alice.create_room(&r, "alice", &[]).await;
+    let mut slow = Client::small_buffer_login(&server, "bob", "bob", "slow").await;
+    slow.available().await;
+    slow.join(&r, "bob").await;
+    let mut carol = user(&server, "carol", "c").await;
+    carol.join(&r, "carol").await;
+    alice.drain().await;
+    // From here on, the slow session reads nothing.
+    let bob = format!("{r}/bob");
+    let left = |got: &[Element]| {
+        got.iter()
+            .find(|e| is_presence(e, &bob, "unavailable"))
+            .cloned()
+    };
+    let (mut seen_by_alice, mut seen_by_carol) = (None, None);
+    let mut sent = 0;
+    while sent < 600 && (seen_by_alice.is_none() || seen_by_carol.is_none()) {
+        if seen_by_alice.is_none() {
+            for _ in 0..5 {
+                alice.groupchat(&r, &numbered_body(16 * 1024, sent)).await;
+                sent += 1;
+            }
+        }
+        // Both read everything, so only the slow session falls behind.
+        let (a, c) = (alice.drain().await, carol.drain().await);
+        seen_by_alice = seen_by_alice.or_else(|| left(&a));
+        seen_by_carol = seen_by_carol.or_else(|| left(&c));
+    }
+    let gone = seen_by_alice.expect("the occupants see the slow occupant leave");
+    assert!(
+        status_codes(&gone).contains(&333),
+        "removed with status 333: {}",
+        gone.to_xml(CLIENT_NS)
+    );
+    let gone = seen_by_carol.expect("every occupant sees it leave");
+    assert!(
+        status_codes(&gone).contains(&333),
+        "{}",
+        gone.to_xml(CLIENT_NS)
+    );
+    // Reading again, the slow client gets what was queued, then the reason its stream ended.
+    let end = slow.wait_closed(Duration::from_secs(60)).await;
+    assert_eq!(end.errors, vec!["resource-constraint".to_owned()]);
+    let from_alice = format!("{r}/alice");
+    let got: Vec<usize> = end
+        .elements
+        .iter()
+        .filter(|e| is_groupchat_from(e, &from_alice))
+        .filter_map(body_number)
+        .collect();
+    assert!(
+        got.iter().enumerate().all(|(i, n)| i == *n),
+        "the slow client got the messages in order without a gap: {got:?}"
+    );
+    assert!(got.len() < sent, "some copies were refused ({sent} sent)");
+    // Rejoining, it finds the rest in the history.
+    let mut again = user(&server, "bob", "again").await;
+    let joined = again.join(&r, "bob").await;
+    let history: Vec<usize> = joined.history.iter().filter_map(body_number).collect();
+    let missing: Vec<usize> = (got.len()..sent).filter(|n| !history.contains(n)).collect();
+    assert!(
+        missing.is_empty(),
+        "messages neither written to the slow client nor in the history: {missing:?}"
+    );
+    // The other occupants stayed and still talk.
+    alice.say(&r, "alice", "still here").await;
+    carol.expect_groupchat(&from_alice).await;
+}
+
+/// What a room sends a joiner at once (the occupants' presence, the self-presence, the
+/// history and the subject, XEP-0045 §7.2.3–§7.2.15) arrives whole even when it is more
+/// stanzas than a session queue holds: a big room can still be joined.
+#[tokio::test]
+async fn join_larger_than_the_session_queue_arrives_whole() {
+    let server = muc_server(
+        "history_default = 50\n\n[limits]\nsession_queue = 16\n",
+        &["alice", "bob", "carol", "dave", "erin"],
+    );
+    let r = room("big");
+    let mut alice = user(&server, "alice", "a").await;
+    alice.create_room(&r, "alice", &[]).await;
+    let mut others = Vec::new();
+    for name in ["carol", "dave", "erin"] {
+        let mut c = user(&server, name, "x").await;
+        c.join(&r, name).await;
+        others.push(c);
+    }
+    // One at a time: the occupants' sessions write each before the next (they are not
+    // slow readers); the join below is 46 stanzas.
+    for i in 0..40 {
+        alice.say(&r, "alice", &format!("{i}:hello")).await;
+    }
+    let mut bob = user(&server, "bob", "b").await;
+    let joined = bob.join(&r, "bob").await;
+    let nicks: Vec<&str> = joined
+        .others
+        .iter()
+        .filter_map(|p| p.attr("from")?.rsplit('/').next())
+        .collect();
+    assert_eq!(nicks.len(), 4, "presence of every occupant: {nicks:?}");
+    let history: Vec<usize> = joined.history.iter().filter_map(body_number).collect();
+    assert_eq!(
+        history,
+        (0..40).collect::<Vec<_>>(),
+        "the whole history, in order"
+    );
+    assert!(
+        joined.subject.is_some(),
+        "the subject ends the join (§7.2.15)"
+    );
 }

@@ -69,8 +69,9 @@ use tracing::debug;
 
 use crate::config::MucConfig;
 use crate::ns;
+use crate::router::session::SessionEntry;
 use crate::router::{Router, Service, SharedStanza};
-use crate::stanza::{Condition, Kind, Stanza, StanzaError};
+use crate::stanza::{Condition, Kind, Stanza, StanzaError, StreamCondition};
 use crate::storage::{self, Storage};
 use crate::xml::Element;
 use room::{Delivery, Env, Out, Room};
@@ -786,17 +787,32 @@ fn deliver(
     let mut queue = stanzas;
     for _ in 0..4 {
         let mut gone: Vec<FullJid> = Vec::new();
+        // Consecutive stanzas for one session (a join's presences, history and subject)
+        // go in one queue slot.
+        let mut run: Option<(FullJid, Vec<Element>)> = None;
         for d in queue.drain(..) {
             match d {
                 Delivery::One(el) => {
                     let to = el.attr("to").and_then(|t| Jid::new(t).ok());
                     match to.map(Jid::try_into_full) {
-                        Some(Ok(full)) => deliver_to(router, room, full, el, &mut rest, &mut gone),
+                        Some(Ok(full)) if router.is_local_domain(full.domain().as_str()) => {
+                            match &mut run {
+                                Some((to, els)) if *to == full => els.push(el),
+                                _ => {
+                                    if let Some((to, els)) = run.replace((full, vec![el])) {
+                                        deliver_to(router, room, to, els, &mut gone);
+                                    }
+                                }
+                            }
+                        }
                         Some(_) => rest.push(el),
                         None => {}
                     }
                 }
                 Delivery::Each { el, to } => {
+                    if let Some((to, els)) = run.take() {
+                        deliver_to(router, room, to, els, &mut gone);
+                    }
                     let shared = SharedStanza::new(&el);
                     let oob = el.children().any(|c| c.is("x", crate::http::OOB));
                     for full in to {
@@ -805,15 +821,24 @@ fn deliver(
                             && let Some(s) = router.session(&full)
                             && !(oob && s.via_onion)
                         {
-                            s.send_shared(sh.clone());
+                            if !s.send_shared(sh.clone()) {
+                                refused(room, &s, &mut gone);
+                            }
                             continue;
                         }
                         let mut c = el.clone();
                         c.set_attr("to", full.as_str());
-                        deliver_to(router, room, full, c, &mut rest, &mut gone);
+                        if router.is_local_domain(full.domain().as_str()) {
+                            deliver_to(router, room, full, vec![c], &mut gone);
+                        } else {
+                            rest.push(c);
+                        }
                     }
                 }
             }
+        }
+        if let Some((to, els)) = run.take() {
+            deliver_to(router, room, to, els, &mut gone);
         }
         if gone.is_empty() {
             break;
@@ -828,23 +853,26 @@ fn deliver(
     rest
 }
 
-/// Queues `el` on the local session `full`, or adds it to `rest` if `full` is not
-/// local, or `full` to `gone` if it is a session of an occupant that is gone.
+/// Queues `els` (in one slot when there are several) on the local session `full`, or
+/// adds `full` to `gone` if it is a session of an occupant that is gone or that refused
+/// them ([`refused`]).
 fn deliver_to(
     router: &Arc<Router>,
     room: &Room,
     full: FullJid,
-    el: Element,
-    rest: &mut Vec<Element>,
+    mut els: Vec<Element>,
     gone: &mut Vec<FullJid>,
 ) {
-    if !router.is_local_domain(full.domain().as_str()) {
-        rest.push(el);
-        return;
-    }
     match router.session(&full) {
         Some(s) => {
-            s.send(el);
+            let queued = if els.len() == 1 {
+                els.pop().is_none_or(|el| s.send(el))
+            } else {
+                s.send_batch(els)
+            };
+            if !queued {
+                refused(room, &s, gone);
+            }
         }
         None => {
             if room.by_session(&full).is_some() && !gone.contains(&full) {
@@ -852,6 +880,21 @@ fn deliver_to(
             }
         }
     }
+}
+
+/// A copy the local session `s` did not queue: its queue is full (it stopped reading)
+/// or it is ending. An occupant session leaves the room ([`Room::drop_session`]), as
+/// XEP-0045 §7.2 lets a service remove occupants it cannot reach, and its stream is closed
+/// with `<resource-constraint/>` (RFC 6120 §4.9.3.17) once what it holds is written: the
+/// client learns it is out of the room and rejoins, and the room's history holds what it
+/// missed, instead of it staying in the room with a gap it cannot see.
+fn refused(room: &Room, s: &SessionEntry, gone: &mut Vec<FullJid>) {
+    if room.by_session(&s.full).is_none() || gone.contains(&s.full) {
+        return;
+    }
+    debug!("occupant session removed from a room: its queue is full");
+    s.close_after_writes(StreamCondition::ResourceConstraint);
+    gone.push(s.full.clone());
 }
 
 /// Routes a stanza built by the service (from a room or occupant JID).

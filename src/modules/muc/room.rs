@@ -388,7 +388,7 @@ impl Room {
         let current = self.by_session(from);
         match (ptype, current) {
             ("unavailable" | "error", Some(i)) => {
-                self.leave(i, from, Some(p), out);
+                self.leave(i, from, Some(p), &[], out);
                 Ok(())
             }
             ("unavailable" | "error", None) => Ok(()),
@@ -592,7 +592,14 @@ impl Room {
     }
 
     /// §7.14: a session leaves; the occupant leaves with its last session.
-    fn leave(&mut self, i: usize, from: &FullJid, p: Option<&Element>, out: &mut Out) {
+    fn leave(
+        &mut self,
+        i: usize,
+        from: &FullJid,
+        p: Option<&Element>,
+        codes: &[u16],
+        out: &mut Out,
+    ) {
         let Some(o) = self.occupants.get_mut(i) else {
             return;
         };
@@ -605,14 +612,16 @@ impl Room {
             out.left.push(o.bare.clone());
             o.sessions.push(from.clone());
             // Everyone else, then the leaver with 110.
-            self.broadcast_presence(&o, true, &ItemExtra::default(), &[], &[], out);
+            self.broadcast_presence(&o, true, &ItemExtra::default(), codes, &[], out);
         } else if let Some(o) = self.occupants.get(i) {
+            let mut own_codes = vec![110];
+            own_codes.extend_from_slice(codes);
             let mut own = self.presence_of(
                 o,
                 true,
                 self.sees_jids(o.role),
                 &ItemExtra::default(),
-                &[110],
+                &own_codes,
                 None,
             );
             own.set_attr("to", from.as_str());
@@ -620,11 +629,13 @@ impl Room {
         }
     }
 
-    /// Removes a session that can no longer be reached (its stream ended without an
-    /// unavailable presence reaching the room, or it joined through the legacy IQ).
+    /// Removes a session that can no longer be reached: its stream ended without an
+    /// unavailable presence reaching the room (or it joined through the legacy IQ), or
+    /// its queue refused a copy. The unavailable presence carries status 333, "removed
+    /// because of a technical problem" (the XEP-0045 status code registry; XEP-0410 §4).
     pub fn drop_session(&mut self, full: &FullJid, out: &mut Out) {
         if let Some(i) = self.by_session(full) {
-            self.leave(i, full, None, out);
+            self.leave(i, full, None, &[333], out);
         }
     }
 

@@ -1,6 +1,6 @@
 //! XEP-0363 HTTP File Upload (version 1.1): one service per hosted domain on
 //! `<subdomain>.<domain>`, plugged into the router as a [`Service`], and the
-//! `/upload/` [`Endpoint`] of the HTTP listener that receives and serves the files.
+//! `/upload/` [`Endpoint`](crate::http::Endpoint) of the HTTP listener that receives and serves the files.
 //!
 //! A client asks the service for a slot (`<request filename size content-type/>`,
 //! §4); the service checks the size limit and the account's quota, stores the slot and

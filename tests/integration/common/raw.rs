@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 use super::{Client, STREAM_NS, STREAMS_NS, Server, StreamEvent, tls_config};
 
@@ -41,6 +41,24 @@ impl Client {
         let mut c = Client::tcp(server).await;
         c.tcp_only = Some(Box::new(TcpStream::connect(server.c2s_tls).await.unwrap()));
         c.tls12_only = tls12_only;
+        c
+    }
+
+    /// A client on 127.0.0.1 with a 4 KiB receive buffer, logged in (PLAIN) and bound to
+    /// `res`: once it stops reading, what the server sends backs up in the server's
+    /// queue within a few hundred KiB.
+    pub async fn small_buffer_login(
+        server: &Server,
+        user: &str,
+        password: &str,
+        res: &str,
+    ) -> Client {
+        let sock = TcpSocket::new_v4().unwrap();
+        sock.set_recv_buffer_size(4096).unwrap();
+        let tcp = sock.connect(server.c2s).await.unwrap();
+        let mut c = Client::starttls_over(tcp, server).await;
+        c.auth_plain(user, password).await.expect("login");
+        c.bind(Some(res)).await;
         c
     }
 
