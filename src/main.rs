@@ -1,11 +1,28 @@
 //! The `allium` binary: parses the command line and hands over to [`allium::cli`].
 
+use std::time::Duration;
+
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+/// How long the runtime waits at exit for blocking threads still running. Arti's
+/// onion-service proof-of-work threads (`spawn_blocking` in `tor-hsservice`) never end
+/// on their own, so dropping the runtime, which waits for them, would hang the exit.
+/// By then the server has stopped and every task of ours has ended.
+const BLOCKING_GRACE: Duration = Duration::from_secs(2);
+
+fn main() -> std::process::ExitCode {
     let cli = allium::cli::Cli::parse();
-    match allium::cli::main(cli).await {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("allium: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let code = match rt.block_on(allium::cli::main(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             let mut msg = format!("allium: {e}");
@@ -17,5 +34,7 @@ async fn main() -> std::process::ExitCode {
             eprintln!("{msg}");
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    rt.shutdown_timeout(BLOCKING_GRACE);
+    code
 }

@@ -665,6 +665,16 @@ pub struct TorOnionServiceConfig {
     /// false), are refused. Each virtual port at most once, none
     /// 0. Default 5222 → c2s, 5223 → c2s_tls, 5269 → s2s, 80 → http.
     pub ports: Vec<TorPort>,
+    /// Ask clients for a proof of work when the service is under load (the onion
+    /// service PoW defence of Tor proposal 327, Equi-X): while rendezvous requests
+    /// pile up, the descriptor names an effort and requests are served by the work
+    /// they carry, so a flood of introductions cannot starve honest clients. No cost
+    /// while the service is not under load. Default `true`.
+    pub proof_of_work: bool,
+    /// Most rendezvous requests waiting while proof of work is on (Arti's
+    /// `pow_rend_queue_depth`; each takes a few KiB). Range `16..=1_000_000`.
+    /// Default `8192`.
+    pub proof_of_work_queue_depth: u32,
     /// `[tor.onion_service.restricted_discovery]`: onion service client
     /// authorization.
     pub restricted_discovery: TorRestrictedDiscoveryConfig,
@@ -681,6 +691,8 @@ impl Default for TorOnionServiceConfig {
                 TorPort::new(5269, "s2s"),
                 TorPort::new(80, "http"),
             ],
+            proof_of_work: true,
+            proof_of_work_queue_depth: 8192,
             restricted_discovery: TorRestrictedDiscoveryConfig::default(),
         }
     }

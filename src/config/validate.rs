@@ -15,6 +15,7 @@ const MAX_DEPTH: RangeInclusive<u32> = 8..=256;
 const MAX_ATTRIBUTES: RangeInclusive<u32> = 8..=1024;
 const MAX_NAMESPACE_BYTES: RangeInclusive<u32> = 64..=65_536;
 const MAX_ELEMENTS: RangeInclusive<u32> = 16..=1_048_576;
+const POW_QUEUE_DEPTH: RangeInclusive<u32> = 16..=1_000_000;
 const MAX_RESOURCES: RangeInclusive<u32> = 1..=1000;
 const SESSION_QUEUE: RangeInclusive<u32> = 1..=100_000;
 const HANDSHAKE_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3600;
@@ -184,6 +185,12 @@ impl Config {
             p.push(Problem::new("tor.state_dir", "must not be empty"));
         }
         let s = &t.onion_service;
+        range(
+            p,
+            "tor.onion_service.proof_of_work_queue_depth",
+            s.proof_of_work_queue_depth,
+            POW_QUEUE_DEPTH,
+        );
         if s.nickname.parse::<tor_hsservice::HsNickname>().is_err() {
             p.push(Problem::new(
                 "tor.onion_service.nickname",

@@ -119,8 +119,8 @@ fn load_network(path: &Path) -> Result<arti_client::config::TorClientConfigBuild
     Ok(builder)
 }
 
-/// Arti's onion service configuration from `[tor.onion_service]`: nickname and
-/// restricted discovery (each authorized client named `client-<n>`, from 1).
+/// Arti's onion service configuration from `[tor.onion_service]`: nickname, proof of
+/// work (Tor proposal 327) and restricted discovery (each authorized client named `client-<n>`, from 1).
 ///
 /// # Errors
 /// [`Error::Nickname`], [`Error::ClientKey`] (both rejected by validation first) or
@@ -132,6 +132,8 @@ pub fn service_config(s: &TorOnionServiceConfig) -> Result<OnionServiceConfig, E
         .map_err(|_| Error::Nickname(s.nickname.clone()))?;
     let mut b = OnionServiceConfigBuilder::default();
     b.nickname(nickname);
+    b.enable_pow(s.proof_of_work);
+    b.pow_rend_queue_depth(s.proof_of_work_queue_depth as usize);
     if s.restricted_discovery.enabled {
         let rd = b.restricted_discovery();
         rd.enabled(true);
@@ -513,6 +515,10 @@ allow_local_addrs = true
             vec!["descriptor:x25519:ZPRRMIV6DV6SJFL7SFBSVLJ5VUNPGCDFEVZ7M23LTLVTCCXJQBKA".into()];
         let restricted = service_config(&s).unwrap();
         assert_ne!(restricted, plain);
+        // Proof of work is on by default and can be turned off.
+        let mut no_pow = TorOnionServiceConfig::default();
+        no_pow.proof_of_work = false;
+        assert_ne!(service_config(&no_pow).unwrap(), plain);
         s.restricted_discovery.authorized_clients = vec!["descriptor:x25519:nope".into()];
         assert!(matches!(service_config(&s), Err(Error::ClientKey)));
         s.nickname = "Not valid!".into();
