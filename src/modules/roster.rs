@@ -76,7 +76,7 @@ async fn set(cx: &ModuleCtx<'_>, st: &Stanza) -> Outcome {
     let (Some(item), None) = (items.next(), items.next()) else {
         return bad("a roster set carries exactly one item");
     };
-    let Some(contact) = item.attr("jid").and_then(|j| BareJid::new(j).ok()) else {
+    let Some(contact) = item.attr("jid").and_then(crate::stanza::parse_bare_jid) else {
         return Outcome::Reject(Condition::JidMalformed.into());
     };
     if item.attr("jid").is_some_and(|j| j.contains('/')) {

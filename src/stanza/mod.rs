@@ -301,15 +301,57 @@ pub const LOGGED_NAMESPACES: &[&str] = &[
 fn parse_addr(value: Option<&str>) -> Result<Option<Jid>, StanzaError> {
     match value {
         None => Ok(None),
-        Some(s) => Jid::new(s)
+        Some(s) => parse_jid(s)
             .map(Some)
-            .map_err(|_| StanzaError::from_condition(Condition::JidMalformed)),
+            .ok_or_else(|| StanzaError::from_condition(Condition::JidMalformed)),
     }
+}
+
+/// A JID from the wire (a stanza's `to`/`from`, an item's `jid`), normalised; `None`
+/// when it is not a valid JID (RFC 7622 §3). A final dot of the domainpart is
+/// stripped first, as RFC 7622 §3.2 requires before routing or comparing, so
+/// `juliet@example.com./balcony` is `juliet@example.com/balcony`; a domainpart that
+/// still ends with a dot (`example.com..`) is refused. (The `jid` crate keeps the dot,
+/// and its `BareJid::with_resource` then writes a corrupted JID.)
+pub fn parse_jid(s: &str) -> Option<Jid> {
+    let end = s.find('/').unwrap_or(s.len());
+    let (address, resource) = s.split_at(end);
+    let j = match address.strip_suffix('.') {
+        Some(a) if a.ends_with('.') => return None,
+        Some(a) => Jid::new(&format!("{a}{resource}")).ok()?,
+        None => Jid::new(s).ok()?,
+    };
+    (!j.domain().as_str().ends_with('.')).then_some(j)
+}
+
+/// [`parse_jid`] for a bare JID; `None` also when `s` has a resource.
+pub fn parse_bare_jid(s: &str) -> Option<jid::BareJid> {
+    let j = parse_jid(s)?;
+    j.is_bare().then(|| j.into_bare())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn final_domain_dot_is_stripped() {
+        let j = parse_jid("juliet@example.com./balcony").unwrap();
+        assert_eq!(j.as_str(), "juliet@example.com/balcony");
+        assert_eq!(j, Jid::new("juliet@example.com/balcony").unwrap());
+        let b = parse_bare_jid("juliet@example.com.").unwrap();
+        assert_eq!(b.as_str(), "juliet@example.com");
+        // The resource is built on the stripped domain, not corrupted.
+        let r = jid::ResourcePart::new("r").unwrap();
+        assert_eq!(b.with_resource(&r).as_str(), "juliet@example.com/r");
+        assert_eq!(parse_jid("example.com.").unwrap().as_str(), "example.com");
+        // A dot inside the resource stays.
+        assert_eq!(parse_jid("a@b/c.").unwrap().as_str(), "a@b/c.");
+        for bad in ["example.com..", "a@.", ".", "a@example.com../r", ""] {
+            assert!(parse_jid(bad).is_none(), "{bad:?}");
+        }
+        assert!(parse_bare_jid("a@b/c").is_none());
+    }
 
     #[test]
     fn iq_shapes() {

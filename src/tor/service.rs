@@ -516,8 +516,10 @@ allow_local_addrs = true
         let restricted = service_config(&s).unwrap();
         assert_ne!(restricted, plain);
         // Proof of work is on by default and can be turned off.
-        let mut no_pow = TorOnionServiceConfig::default();
-        no_pow.proof_of_work = false;
+        let no_pow = TorOnionServiceConfig {
+            proof_of_work: false,
+            ..TorOnionServiceConfig::default()
+        };
         assert_ne!(service_config(&no_pow).unwrap(), plain);
         s.restricted_discovery.authorized_clients = vec!["descriptor:x25519:nope".into()];
         assert!(matches!(service_config(&s), Err(Error::ClientKey)));

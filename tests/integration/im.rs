@@ -649,3 +649,27 @@ async fn message_to_offline_resource_follows_bare_jid_rules() {
     bob.sync().await;
     laptop.assert_idle("lower priority").await;
 }
+
+/// RFC 7622 §3.2: a final dot of the domainpart is stripped before routing or
+/// comparing. A message to `bob@localhost./phone` reaches bob's phone, and a roster
+/// item set with `bob@localhost.` is the same contact as `bob@localhost`.
+#[tokio::test]
+async fn final_dot_of_a_domain_is_the_same_domain() {
+    let server = Server::builder().start();
+    server.add_account("alice", "pw-a");
+    server.add_account("bob", "pw-b");
+    let mut alice = server.login("alice", "pw-a", "phone").await;
+    let mut bob = server.login("bob", "pw-b", "phone").await;
+    alice
+        .send("<message to='bob@localhost./phone' type='chat' id='dot'><body>hi</body></message>")
+        .await;
+    let m = bob.expect_message().await;
+    assert_eq!(m.attr("id"), Some("dot"), "{}", m.to_xml(CLIENT_NS));
+    assert_eq!(body(&m).as_deref(), Some("hi"));
+    alice
+        .roster_set("<item jid='bob@localhost.' name='Bob'/>")
+        .await;
+    let items = alice.roster_get().await;
+    let jids: Vec<&str> = items.iter().filter_map(|i| i.attr("jid")).collect();
+    assert_eq!(jids, vec!["bob@localhost"]);
+}

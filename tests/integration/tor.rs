@@ -313,3 +313,47 @@ async fn onion_only_server_with_onion_domain() {
     drop(server);
     stop_and_check(net);
 }
+
+/// Onion clients are told apart by rendezvous circuit. One onion
+/// client failing until its circuit is refused (`temporary-auth-failure`) does not
+/// refuse another onion client's right password; before, all onion clients shared one
+/// failure bucket, so anyone's failures refused every onion login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onion_failures_count_per_circuit() {
+    if !tor_available("onion_failures_count_per_circuit") {
+        return;
+    }
+    let _one_network_at_a_time = TOR_NETWORKS.lock().await;
+    let net = start_net(21800).await;
+    let (builder, _net_dir) = on_tornet(
+        Server::builder().toml("[auth]\nmax_failures_per_source = 2\nfailure_delay_ms = 10\n"),
+        &net,
+    );
+    let mut server = builder.start();
+    server.add_account("alice", "wonderland");
+    let onion = server.wait_onion(Duration::from_secs(90));
+    let attacker = TorClientHandle::bootstrap(&net.arti_toml()).await;
+    let stream = attacker.connect(&onion, 5222).await;
+    let mut a = Client::starttls_over(stream, &server).await;
+    for _ in 0..2 {
+        assert_eq!(
+            a.auth_plain("mallory", "guess").await,
+            Err("not-authorized".into())
+        );
+    }
+    assert_eq!(
+        a.auth_plain("alice", "wonderland").await,
+        Err("temporary-auth-failure".into())
+    );
+    // Another Tor client: its own rendezvous circuit, no failure.
+    let user = TorClientHandle::bootstrap(&net.arti_toml()).await;
+    let stream = user.connect(&onion, 5222).await;
+    let mut u = Client::starttls_over(stream, &server).await;
+    login_on(&mut u, "alice", "wonderland", "tor").await;
+    u.close().await;
+    drop(a);
+    assert!(server.stop(), "server did not stop cleanly");
+    drop(attacker);
+    drop(user);
+    stop_and_check(net);
+}

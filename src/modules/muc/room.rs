@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
-use jid::{BareJid, FullJid, Jid};
+use jid::{BareJid, FullJid};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -933,7 +933,7 @@ impl Room {
                     let a = Affiliation::parse(a).ok_or_else(|| err(Condition::BadRequest))?;
                     let jid = item
                         .attr("jid")
-                        .and_then(|j| Jid::new(j).ok())
+                        .and_then(crate::stanza::parse_jid)
                         .map(|j| j.to_bare())
                         .ok_or_else(|| err(Condition::BadRequest))?;
                     let t_aff = self.affiliation(&jid);
@@ -1231,7 +1231,7 @@ impl Room {
             }
             let to = inv
                 .attr("to")
-                .and_then(|t| Jid::new(t).ok())
+                .and_then(crate::stanza::parse_jid)
                 .ok_or_else(|| err(Condition::JidMalformed))?;
             if self.config.members_only && self.affiliation(&to.to_bare()) == Affiliation::None {
                 self.set_affiliation_raw(&to.to_bare(), Affiliation::Member, "");
@@ -1267,7 +1267,7 @@ impl Room {
         for dec in x.children().filter(|c| c.is("decline", ns::MUC_USER)) {
             let to = dec
                 .attr("to")
-                .and_then(|t| Jid::new(t).ok())
+                .and_then(crate::stanza::parse_jid)
                 .ok_or_else(|| err(Condition::JidMalformed))?;
             // Only a pending invitee may decline, to its inviter, once.
             let pending = (bare.clone(), to.to_bare());

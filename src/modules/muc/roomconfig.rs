@@ -437,7 +437,7 @@ impl RoomConfig {
                 "muc#roomconfig_roomowners" | "muc#roomconfig_roomadmins" => {
                     let mut jids = Vec::new();
                     for v in values.iter().filter(|v| !v.trim().is_empty()) {
-                        let j = BareJid::new(v.trim()).map_err(|_| bad(var))?;
+                        let j = crate::stanza::parse_bare_jid(v.trim()).ok_or_else(|| bad(var))?;
                         jids.push(j);
                     }
                     if var == "muc#roomconfig_roomowners" {
