@@ -252,6 +252,11 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 fn account_jid(config: &Config, s: &str) -> Result<jid::BareJid, Error> {
     let j = jid::BareJid::new(s)
         .map_err(|e| Error::Usage(format!("'{s}' is not a valid bare JID: {e}")))?;
+    if crate::stanza::parse_bare_jid(j.as_str()).as_ref() != Some(&j) {
+        return Err(Error::Usage(format!(
+            "'{s}' is not a stable JID: it normalises to '{j}', which normalises to something else again"
+        )));
+    }
     if j.node().is_none() {
         return Err(Error::Usage(format!(
             "'{s}' has no local part: use user@domain"

@@ -469,7 +469,8 @@ pub fn sasl(data: &[u8]) -> bool {
 fn account_jid(username: &str, domain: &str) -> Option<jid::BareJid> {
     let node = jid::NodePart::new(username).ok()?;
     let d = jid::DomainPart::new(domain).ok()?;
-    Some(jid::BareJid::from_parts(Some(&node), &d))
+    let j = jid::BareJid::from_parts(Some(&node), &d);
+    (crate::stanza::parse_bare_jid(j.as_str()).as_ref() == Some(&j)).then_some(j)
 }
 
 /// JID target: `data` (UTF-8) as every kind of address allium parses: a stanza
@@ -509,11 +510,16 @@ pub fn jid(data: &[u8]) {
     if let Ok(j) = &any {
         assert_eq!(j.as_str(), j.to_string(), "Display differs from as_str");
         let again = Jid::new(j.as_str());
-        assert_eq!(
-            again.as_ref().ok(),
-            Some(j),
-            "Jid normalisation not idempotent"
-        );
+        if again.as_ref().ok() != Some(j) {
+            // Known jid 0.12 bug (found by this campaign): normalisation is not
+            // idempotent for some non-ASCII input (U+03F9 becomes Σ, then σ). allium
+            // refuses those (`stanza::parse_jid`); nothing more is checked for them.
+            assert!(
+                crate::stanza::parse_jid(s).is_none(),
+                "unstable JID accepted by parse_jid"
+            );
+            return;
+        }
         // Known jid 0.12 bug: a domain with a final dot (`a@example.org./r`) is kept by
         // `Jid::new` but stripped by `DomainPart::new`, and `with_resource` on such a
         // bare JID writes a corrupted string (`a@example.org//r`). allium never takes
@@ -637,6 +643,8 @@ mod tests {
         super::stanza(b"<message from='a@b/c' to='d@e' type='chat'><body>x</body></message>");
         super::stanza(b"<presence type='error'/>");
         super::stanza(b"<message to='a@b@c'/>");
+        // Found by the campaign: `jid` normalises U+03F9 to Σ, and Σ to σ on a reparse.
+        super::stanza("<iq m='e'from='l\"\u{599}\u{3f9}'/>".as_bytes());
     }
 
     #[test]
@@ -666,6 +674,7 @@ mod tests {
             "x/",
             "room@muc.example.",
             "juliet@example./rg/ai//@c",
+            "\u{3f9}@x/\u{3f9}",
         ] {
             super::jid(j.as_bytes());
         }

@@ -506,10 +506,14 @@ fn decode_payload(el: &Element) -> Result<Option<Zeroizing<Vec<u8>>>, SaslFailur
         .map_err(|_| SaslFailure::IncorrectEncoding)
 }
 
+/// The account JID a SASL username names on `domain` (RFC 7622 §3.3); `None` when
+/// invalid, or when its normalisation is not stable (a JID that others would parse as
+/// someone else's, see [`crate::stanza::parse_jid`]).
 fn account_jid(username: &str, domain: &str) -> Option<BareJid> {
     let node = NodePart::new(username).ok()?;
     let d = jid::DomainPart::new(domain).ok()?;
-    Some(BareJid::from_parts(Some(&node), &d))
+    let j = BareJid::from_parts(Some(&node), &d);
+    (crate::stanza::parse_bare_jid(j.as_str()).as_ref() == Some(&j)).then_some(j)
 }
 
 async fn sasl<S>(

@@ -194,9 +194,12 @@ impl Router {
         via_onion: bool,
     ) -> Result<(Arc<SessionEntry>, mpsc::Receiver<Outbound>), BindError> {
         let resource = match resource {
-            Some(r) => ResourcePart::new(r)
-                .map_err(|_| BindError::BadResource)?
-                .into_owned(),
+            // Refused too when normalising it again would change it (see
+            // [`crate::stanza::parse_jid`]): others must see the JID it is bound as.
+            Some(r) => match ResourcePart::new(r) {
+                Ok(p) if ResourcePart::new(p.as_str()).is_ok_and(|q| q == p) => p.into_owned(),
+                _ => return Err(BindError::BadResource),
+            },
             None => random_resource()?,
         };
         let full: FullJid = account.with_resource(&resource);

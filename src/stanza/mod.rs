@@ -312,7 +312,8 @@ fn parse_addr(value: Option<&str>) -> Result<Option<Jid>, StanzaError> {
 /// stripped first, as RFC 7622 §3.2 requires before routing or comparing, so
 /// `juliet@example.com./balcony` is `juliet@example.com/balcony`; a domainpart that
 /// still ends with a dot (`example.com..`) is refused. (The `jid` crate keeps the dot,
-/// and its `BareJid::with_resource` then writes a corrupted JID.)
+/// and its `BareJid::with_resource` then writes a corrupted JID.) So is a JID whose
+/// normalisation changes it again when its result is parsed (found by fuzzing).
 pub fn parse_jid(s: &str) -> Option<Jid> {
     let end = s.find('/').unwrap_or(s.len());
     let (address, resource) = s.split_at(end);
@@ -321,7 +322,16 @@ pub fn parse_jid(s: &str) -> Option<Jid> {
         Some(a) => Jid::new(&format!("{a}{resource}")).ok()?,
         None => Jid::new(s).ok()?,
     };
-    (!j.domain().as_str().ends_with('.')).then_some(j)
+    if j.domain().as_str().ends_with('.') {
+        return None;
+    }
+    // The `jid` crate's normalisation is not idempotent for some non-ASCII input
+    // (`Ϲ@x` becomes `Σ@x`, which becomes `σ@x` when parsed again), so a JID that
+    // another party normalises to someone else's is refused rather than routed.
+    if !s.is_ascii() && Jid::new(j.as_str()).ok().as_ref() != Some(&j) {
+        return None;
+    }
+    Some(j)
 }
 
 /// [`parse_jid`] for a bare JID; `None` also when `s` has a resource.
@@ -351,6 +361,24 @@ mod tests {
             assert!(parse_jid(bad).is_none(), "{bad:?}");
         }
         assert!(parse_bare_jid("a@b/c").is_none());
+    }
+
+    #[test]
+    fn unstable_normalisation_is_refused() {
+        // U+03F9 GREEK CAPITAL LUNATE SIGMA: `jid` maps it to Σ, and Σ to σ on a reparse.
+        for s in [
+            "\u{3f9}@x",
+            "a@\u{3f9}.org",
+            "l\"\u{599}\u{3f9}",
+            "a@b/\u{3f9}",
+        ] {
+            if let Some(j) = parse_jid(s) {
+                assert_eq!(Jid::new(j.as_str()).ok(), Some(j), "{s:?}");
+            }
+        }
+        assert!(parse_jid("\u{3f9}@x").is_none());
+        assert!(parse_jid("\u{3c3}@x").is_some());
+        assert_eq!(parse_jid("Σ@x").unwrap().as_str(), "σ@x");
     }
 
     #[test]
