@@ -20,6 +20,7 @@
 //! answered with `remote-server-not-found` in [`Router::route_remote`], the one place
 //! where s2s will plug in.
 
+pub mod hooks;
 mod im;
 pub mod session;
 
@@ -43,10 +44,10 @@ use jid::{BareJid, FullJid, Jid, ResourcePart};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::modules::{IqKind, Module, ModuleCtx, Outcome, To};
 use crate::stanza::{Condition, IqType, Kind, Stanza, StanzaError, StreamCondition};
 use crate::storage::Storage;
 use crate::xml::Element;
+use hooks::{IqKind, Module, ModuleCtx, Outcome, To};
 pub(crate) use im::roster_removed;
 pub use session::{Outbound, SessionEntry, SharedStanza};
 use tracing::debug;
