@@ -117,7 +117,7 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
         // Refuse a testing Tor network without its environment variable before anything
         // is created or bound.
         let env = std::env::var(crate::tor::TESTING_ENV).ok();
-        crate::tor::service::testing_network(config, env.as_deref())?;
+        crate::tor::arti_config::testing_network(config, env.as_deref())?;
     }
     raise_nofile_limit(config.limits.max_preauth_connections);
     let storage = open_storage(state_dir)?;

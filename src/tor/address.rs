@@ -74,8 +74,8 @@ fn base32_lower(data: &[u8]) -> String {
 /// cannot be created or read.
 pub fn onion_address(config: &Config, state_dir: &Path) -> Result<String, Error> {
     let tor_dir = super::prepare_dir(config, state_dir)?;
-    let client_config = super::service::client_config(&tor_dir, None)?;
-    let service_config = super::service::service_config(&config.tor.onion_service)?;
+    let client_config = super::arti_config::client_config(&tor_dir, None)?;
+    let service_config = super::arti_config::service_config(&config.tor.onion_service)?;
     let service =
         TorClient::<PreferredRuntime>::create_onion_service(&client_config, service_config)
             .map_err(Error::Client)?;

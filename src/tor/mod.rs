@@ -53,6 +53,7 @@
 //! - One Arti state directory per process: two servers cannot share `tor.state_dir`.
 
 pub mod address;
+pub mod arti_config;
 pub mod connector;
 pub mod ports;
 pub mod service;
