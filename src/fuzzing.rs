@@ -22,6 +22,7 @@ use sha2::Digest as _;
 use crate::auth::{
     ChannelBinding, Mechanism, SaslFailure, SaslSession, ScramCredentials, Step, StoredCredentials,
 };
+use crate::c2s::account_jid;
 use crate::config::Config;
 use crate::ns;
 use crate::stanza::{Condition, Stanza};
@@ -405,7 +406,7 @@ pub fn sasl(data: &[u8]) -> bool {
                     mech != Mechanism::Plain,
                     "PLAIN asked for SCRAM credentials"
                 );
-                let _ = crate::fuzzing::account_jid(&username, "example.org");
+                let _ = account_jid(&username, "example.org");
                 client_first = Some(last_sent.clone());
                 step = s.credentials(known.then_some(&account().creds), &UNKNOWN_ACCOUNTS);
             }
@@ -413,7 +414,7 @@ pub fn sasl(data: &[u8]) -> bool {
                 username, password, ..
             } => {
                 assert_eq!(mech, Mechanism::Plain, "SCRAM asked for a PLAIN check");
-                let _ = crate::fuzzing::account_jid(&username, "example.org");
+                let _ = account_jid(&username, "example.org");
                 // Real verification (argon2) is too slow to fuzz; SASLprep runs, the
                 // unparsable stored hash then fails.
                 assert!(!crate::auth::verify_password(&account().creds, &password));
@@ -462,15 +463,6 @@ pub fn sasl(data: &[u8]) -> bool {
         Step::Failure(SaslFailure::MalformedRequest)
     ));
     succeeded
-}
-
-/// The account JID a SASL username maps to on `domain`, as c2s builds it (nodeprep of
-/// the username, RFC 7622 §3.3; domain check, §3.2); `None` when either is invalid.
-fn account_jid(username: &str, domain: &str) -> Option<jid::BareJid> {
-    let node = jid::NodePart::new(username).ok()?;
-    let d = jid::DomainPart::new(domain).ok()?;
-    let j = jid::BareJid::from_parts(Some(&node), &d);
-    (crate::stanza::parse_bare_jid(j.as_str()).as_ref() == Some(&j)).then_some(j)
 }
 
 /// JID target: `data` (UTF-8) as every kind of address allium parses: a stanza

@@ -509,7 +509,7 @@ fn decode_payload(el: &Element) -> Result<Option<Zeroizing<Vec<u8>>>, SaslFailur
 /// The account JID a SASL username names on `domain` (RFC 7622 §3.3); `None` when
 /// invalid, or when its normalisation is not stable (a JID that others would parse as
 /// someone else's, see [`crate::stanza::parse_jid`]).
-fn account_jid(username: &str, domain: &str) -> Option<BareJid> {
+pub(crate) fn account_jid(username: &str, domain: &str) -> Option<BareJid> {
     let node = NodePart::new(username).ok()?;
     let d = jid::DomainPart::new(domain).ok()?;
     let j = BareJid::from_parts(Some(&node), &d);
@@ -914,20 +914,18 @@ async fn run_session<S>(
     let left = unwritten
         .into_iter()
         .chain(backlog)
-        .chain(std::iter::from_fn(|| rx.try_recv().ok()))
-        .flat_map(|out| match out {
-            Outbound::Batch(els) => els.into_iter().map(Outbound::Stanza).collect(),
-            out => vec![out],
-        });
+        .chain(std::iter::from_fn(|| rx.try_recv().ok()));
     let mut rerouted = 0usize;
     for out in left {
-        match out {
-            Outbound::Stanza(el) => {
-                rerouted += 1;
-                cx.router.reroute_unwritten(el).await;
-            }
+        let els = match out {
+            Outbound::Stanza(el) => vec![el],
+            Outbound::Batch(els) => els,
             // MUC fan-out copies: the room's history keeps them (XEP-0045 §7.2.15).
-            Outbound::Shared(_) | Outbound::Offline { .. } | Outbound::Batch(_) => {}
+            Outbound::Shared(_) | Outbound::Offline { .. } => continue,
+        };
+        for el in els {
+            rerouted += 1;
+            cx.router.reroute_unwritten(el).await;
         }
     }
     if rerouted > 0 {

@@ -170,10 +170,15 @@ impl SessionEntry {
         })
     }
 
-    /// Queues `els` in one slot ([`Outbound::Batch`]); returns whether they were queued
-    /// (see [`SessionEntry::send`]). An empty batch queues nothing.
-    pub fn send_batch(&self, els: Vec<Element>) -> bool {
-        els.is_empty() || self.tx.try_send(Outbound::Batch(els)).is_ok()
+    /// Queues `els` in one slot: several as an [`Outbound::Batch`], one as a plain
+    /// stanza; returns whether they were queued (see [`SessionEntry::send`]). An empty
+    /// batch queues nothing.
+    pub fn send_batch(&self, mut els: Vec<Element>) -> bool {
+        match els.len() {
+            0 => true,
+            1 => els.pop().is_some_and(|el| self.send(el)),
+            _ => self.tx.try_send(Outbound::Batch(els)).is_ok(),
+        }
     }
 
     /// Queues a shared serialization of a stanza addressed to this session's full JID

@@ -816,8 +816,9 @@ fn deliver(
                     let shared = SharedStanza::new(&el);
                     let oob = el.children().any(|c| c.is("x", crate::http::OOB));
                     for full in to {
+                        let local = router.is_local_domain(full.domain().as_str());
                         if let Some(sh) = &shared
-                            && router.is_local_domain(full.domain().as_str())
+                            && local
                             && let Some(s) = router.session(&full)
                             && !(oob && s.via_onion)
                         {
@@ -828,7 +829,7 @@ fn deliver(
                         }
                         let mut c = el.clone();
                         c.set_attr("to", full.as_str());
-                        if router.is_local_domain(full.domain().as_str()) {
+                        if local {
                             deliver_to(router, room, full, vec![c], &mut gone);
                         } else {
                             rest.push(c);
@@ -860,17 +861,12 @@ fn deliver_to(
     router: &Arc<Router>,
     room: &Room,
     full: FullJid,
-    mut els: Vec<Element>,
+    els: Vec<Element>,
     gone: &mut Vec<FullJid>,
 ) {
     match router.session(&full) {
         Some(s) => {
-            let queued = if els.len() == 1 {
-                els.pop().is_none_or(|el| s.send(el))
-            } else {
-                s.send_batch(els)
-            };
-            if !queued {
+            if !s.send_batch(els) {
                 refused(room, &s, gone);
             }
         }
