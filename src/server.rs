@@ -178,21 +178,24 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
     } else {
         None
     };
+    let pastebin = config.pastebin.enabled.then(|| {
+        crate::modules::pastebin::Pastebin::new(
+            &config.pastebin,
+            base_urls.clone(),
+            storage.clone(),
+        )
+    });
+    let tracker = TaskTracker::new();
     let router = Router::new(
         RouterConfig {
             domains: config.server.domains.clone(),
             max_resources: config.limits.max_resources as usize,
             session_queue: config.limits.session_queue as usize,
-            offline_enabled: config.offline.enabled,
-            offline_max: config.offline.max_messages,
-            roster_max_items: config.roster.max_items,
-            roster_max_groups: config.roster.max_groups_per_item as usize,
-            roster_max_name_bytes: config.roster.max_name_bytes as usize,
-            max_directed_presences: config.limits.max_directed_presences as usize,
         },
         storage.clone(),
-        crate::modules::all(config.version.enabled),
+        crate::modules::all(config, pastebin.clone()),
         services,
+        tracker.clone(),
     );
     let shutdown = CancellationToken::new();
     let cx = Arc::new(C2sContext {
@@ -242,7 +245,6 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
             .unwrap_or_else(|| "localhost".to_owned()),
         base_urls: base_urls.clone(),
     });
-    let tracker = TaskTracker::new();
     let mut running = Running {
         c2s: Vec::new(),
         c2s_tls: Vec::new(),
@@ -292,10 +294,8 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
     // Features serving HTTP add their endpoints here (upload "/upload/", pastebin
     // "/pastebin/"); they read the base URLs from `base_urls`.
     let mut endpoints = crate::http::Endpoints::new();
-    if config.pastebin.enabled {
-        use crate::modules::pastebin::{PasteEndpoint, Pastebin, spawn_sweeper};
-        let pastebin = Pastebin::new(&config.pastebin, base_urls.clone(), running.storage.clone());
-        running.router.set_pastebin(pastebin.clone());
+    if let Some(pastebin) = pastebin {
+        use crate::modules::pastebin::{PasteEndpoint, spawn_sweeper};
         spawn_sweeper(pastebin, &running.tracker, running.shutdown.clone());
         endpoints.add(PasteEndpoint::new(running.storage.clone()));
     }

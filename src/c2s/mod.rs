@@ -46,6 +46,7 @@ use zeroize::Zeroizing;
 use crate::auth::{self, ChannelBinding, Mechanism, SaslFailure, SaslSession, Step};
 use crate::http::{SharedBaseUrls, Via};
 use crate::ns;
+use crate::router::hooks::{ElementOutcome, Event};
 use crate::router::{BindError, Outbound, Router, SessionEntry};
 use crate::stanza::{Condition, Stanza, StanzaError, StreamCondition};
 use crate::storage::Storage;
@@ -233,7 +234,12 @@ where
         send_header(&mut stream, &domain).await;
         let secure = stream.transport().is_tls();
         let exporter = stream.transport().tls_exporter();
-        let features = features(secure, auth.is_some(), &channel_binding(cx, &exporter));
+        let features = features(
+            secure,
+            auth.is_some(),
+            &channel_binding(cx, &exporter),
+            &cx.router,
+        );
         if stream.send(&features).await.is_err() {
             return None;
         }
@@ -452,7 +458,9 @@ fn channel_binding(cx: &C2sContext, exporter: &Option<Vec<u8>>) -> ChannelBindin
 /// Stream features (RFC 6120 §4.3.2) for the current step. `cb` is the channel binding
 /// available on a TLS stream: its types are advertised in XEP-0440
 /// `<sasl-channel-binding/>` and enable the `-PLUS` mechanisms.
-fn features(secure: bool, authenticated: bool, cb: &ChannelBinding) -> Element {
+/// After authentication: resource binding, then what the modules offer
+/// ([`Router::stream_features`]).
+fn features(secure: bool, authenticated: bool, cb: &ChannelBinding, router: &Router) -> Element {
     let cb_types = cb.types();
     let channel_binding = !cb_types.is_empty();
     let mut f = Element::new("features", ns::STREAM);
@@ -473,9 +481,9 @@ fn features(secure: bool, authenticated: bool, cb: &ChannelBinding) -> Element {
         }
     } else {
         f.push_child(Element::new("bind", ns::BIND));
-        f.push_child(
-            Element::new("session", ns::SESSION).child(Element::new("optional", ns::SESSION)),
-        );
+        for extra in router.stream_features() {
+            f.push_child(extra);
+        }
     }
     f
 }
@@ -830,8 +838,8 @@ async fn run_session<S>(
                     if written.len() >= OFFLINE_ACK_BATCH || (!written.is_empty() && rx.is_empty()) {
                         ack_offline(cx, &owner, &mut written).await;
                     }
-                    if rx.is_empty() && session.take_offline_pending() {
-                        crate::modules::offline::deliver(&cx.router, &session).await;
+                    if rx.is_empty() && session.take_written_notice() {
+                        cx.router.emit(Event::QueueWritten(&session)).await;
                     }
                 }
                 None => break,
@@ -852,16 +860,22 @@ async fn run_session<S>(
                             }
                             st.set_from(&from);
                             debug!(kind = %st.summary(), "stanza in");
-                            if st.kind() == crate::stanza::Kind::Iq && is_session_iq(&st) {
-                                session.send(st.iq_result(None));
-                                continue;
-                            }
                             cx.router.route_from_client(&session, st).await;
                         }
-                        Err(_) => {
-                            stream.close_with(Some(StreamCondition::UnsupportedStanzaType)).await;
-                            break;
-                        }
+                        // Not a stanza: a module may have claimed it (e.g. XEP-0198's
+                        // `<r/>`); otherwise `unsupported-stanza-type`.
+                        Err(el) => match cx.router.handle_element(&session, el).await {
+                            ElementOutcome::Reply(els) => {
+                                for el in els {
+                                    session.send(el);
+                                }
+                            }
+                            ElementOutcome::Handled => {}
+                            ElementOutcome::Fail(cond) => {
+                                stream.close_with(Some(cond)).await;
+                                break;
+                            }
+                        },
                     },
                     Ok(StreamEvent::StreamClose) => {
                         stream.close_with(None).await;
@@ -1025,15 +1039,4 @@ where
         return stream.send(&el).await;
     }
     stream.send(el).await
-}
-
-/// The legacy `urn:ietf:params:xml:ns:xmpp-session` IQ (RFC 3921 §3), a no-op today.
-fn is_session_iq(st: &Stanza) -> bool {
-    st.el().attr("type") == Some("set")
-        && st.payload().is_some_and(|p| p.is("session", ns::SESSION))
-        && match st.to() {
-            Ok(None) => true,
-            Ok(Some(to)) => to.node().is_none() && to.resource().is_none(),
-            Err(_) => false,
-        }
 }

@@ -25,14 +25,107 @@
 
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
 use jid::BareJid;
 use tracing::debug;
 
+use super::{Event, EventKind, Module, ModuleCtx, Outcome, Route};
 use crate::ns;
 use crate::router::{Router, SessionEntry};
 use crate::stanza::{Condition, Stanza, StanzaError};
 use crate::storage::{Error as StorageError, Subscription};
 use crate::xml::Element;
+
+/// XEP-0160 offline storage: takes the messages on [`Route::Undeliverable`] and
+/// delivers stored ones at a session's initial presence ([`Event::InitialPresence`]),
+/// resuming once its queue is written ([`Event::QueueWritten`]).
+pub struct OfflineModule {
+    /// `offline.enabled`: off, storable messages are bounced with `service-unavailable`.
+    enabled: bool,
+    /// `offline.max_messages` per account.
+    max: u32,
+}
+
+impl OfflineModule {
+    /// The module for `[offline]`.
+    pub fn new(enabled: bool, max_messages: u32) -> OfflineModule {
+        OfflineModule {
+            enabled,
+            max: max_messages,
+        }
+    }
+}
+
+static ROUTES: [Route; 1] = [Route::undeliverable()];
+
+impl Module for OfflineModule {
+    fn name(&self) -> &'static str {
+        "offline"
+    }
+    fn disco_features(&self) -> &'static [&'static str] {
+        if self.enabled { &[ns::MSGOFFLINE] } else { &[] }
+    }
+    fn routes(&self) -> &'static [Route] {
+        &ROUTES
+    }
+    fn handle<'a>(&'a self, cx: &'a ModuleCtx<'a>, st: &'a Stanza) -> BoxFuture<'a, Outcome> {
+        Box::pin(self.store(cx.router, st, &cx.account))
+    }
+    fn events(&self) -> &'static [EventKind] {
+        &[EventKind::InitialPresence, EventKind::QueueWritten]
+    }
+    fn event<'a>(&'a self, router: &'a Arc<Router>, ev: &'a Event<'a>) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            match ev {
+                Event::InitialPresence(s) => deliver(router, s).await,
+                Event::QueueWritten(s)
+                    if s.with_state(|c: &mut Claims| std::mem::take(&mut c.paused)) =>
+                {
+                    deliver(router, s).await
+                }
+                _ => {}
+            }
+        })
+    }
+}
+
+/// Per session: the highest row id queued to it (rows are claimed in id order, so a
+/// row is queued to one session at most once even when deliveries overlap), and
+/// whether delivery paused at a full queue.
+#[derive(Debug)]
+struct Claims {
+    claimed: i64,
+    paused: bool,
+}
+
+impl Default for Claims {
+    fn default() -> Self {
+        Claims {
+            claimed: i64::MIN,
+            paused: false,
+        }
+    }
+}
+
+/// Claims row `id` for `session`: true when no row with this or a higher id was
+/// claimed before.
+fn claim(session: &SessionEntry, id: i64) -> bool {
+    session.with_state(|c: &mut Claims| {
+        let fresh = c.claimed < id;
+        c.claimed = c.claimed.max(id);
+        fresh
+    })
+}
+
+/// Gives back the claim on row `id` when it could not be queued (if no later row was
+/// claimed since), so a resumed delivery takes it.
+fn unclaim(session: &SessionEntry, id: i64) {
+    session.with_state(|c: &mut Claims| {
+        if c.claimed == id {
+            c.claimed = id.saturating_sub(1);
+        }
+    });
+}
 
 /// XEP-0334 message processing hints.
 const HINTS: &str = "urn:xmpp:hints";
@@ -78,55 +171,55 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Stores a message for `owner` if it is storable (see the module docs), or bounces it to its sender
-/// when storage is off, or full and the sender sees `owner`'s presence (see the
-/// module's Security section).
-pub async fn store(router: &Arc<Router>, st: Stanza, owner: &BareJid) {
-    if !storable(&st) {
-        return;
-    }
-    let cfg = router.config();
-    if !cfg.offline_enabled {
-        return router.bounce_to_sender(
-            &st,
-            StanzaError::from_condition(Condition::ServiceUnavailable),
-        );
-    }
-    let xml = st.el().to_xml(ns::CLIENT);
-    match router
-        .storage()
-        .push_offline(owner.as_str(), &xml, now(), cfg.offline_max)
-        .await
-    {
-        Ok(()) => {
-            debug!("message stored offline");
-            // The recipient may have become available while the message was being
-            // stored, after its own look at the offline store: deliver now, or the
-            // message would wait for the next session.
-            let ready = router
-                .sessions_of(owner)
-                .into_iter()
-                .filter(|s| s.with_presence(|p| p.available && p.priority >= 0 && p.initial_done))
-                .max_by_key(|s| s.with_presence(|p| p.priority));
-            if let Some(session) = ready {
-                deliver(router, &session).await;
-            }
+impl OfflineModule {
+    /// Stores a message for `owner` if it is storable (see the module docs); refuses it
+    /// (the router bounces it to its sender) when storage is off, or full and the sender
+    /// sees `owner`'s presence (see the module's Security section).
+    async fn store(&self, router: &Arc<Router>, st: &Stanza, owner: &BareJid) -> Outcome {
+        if !storable(st) {
+            return Outcome::Handled;
         }
-        Err(StorageError::OfflineQuotaReached) => {
-            if sees_presence(router, &st, owner).await {
-                let err = StanzaError::from_condition(Condition::ServiceUnavailable)
-                    .with_text("the recipient's offline message storage is full");
-                router.bounce_to_sender(&st, err);
-            } else {
-                debug!("offline storage full; message dropped without answer");
-            }
+        if !self.enabled {
+            return Outcome::Reject(StanzaError::from_condition(Condition::ServiceUnavailable));
         }
-        Err(e) => {
-            debug!(error = %e, "offline store failed");
-            router.bounce_to_sender(
-                &st,
-                StanzaError::from_condition(Condition::InternalServerError),
-            );
+        let xml = st.el().to_xml(ns::CLIENT);
+        match router
+            .storage()
+            .push_offline(owner.as_str(), &xml, now(), self.max)
+            .await
+        {
+            Ok(()) => {
+                debug!("message stored offline");
+                // The recipient may have become available while the message was being
+                // stored, after its own look at the offline store: deliver now, or the
+                // message would wait for the next session.
+                let ready = router
+                    .sessions_of(owner)
+                    .into_iter()
+                    .filter(|s| {
+                        s.with_presence(|p| p.available && p.priority >= 0 && p.initial_done)
+                    })
+                    .max_by_key(|s| s.with_presence(|p| p.priority));
+                if let Some(session) = ready {
+                    deliver(router, &session).await;
+                }
+                Outcome::Handled
+            }
+            Err(StorageError::OfflineQuotaReached) => {
+                if sees_presence(router, st, owner).await {
+                    Outcome::Reject(
+                        StanzaError::from_condition(Condition::ServiceUnavailable)
+                            .with_text("the recipient's offline message storage is full"),
+                    )
+                } else {
+                    debug!("offline storage full; message dropped without answer");
+                    Outcome::Handled
+                }
+            }
+            Err(e) => {
+                debug!(error = %e, "offline store failed");
+                Outcome::Reject(StanzaError::from_condition(Condition::InternalServerError))
+            }
         }
     }
 }
@@ -144,9 +237,9 @@ pub fn stamp(unix: i64) -> String {
 
 /// Queues the stored messages of the session's account to it, oldest first, each row
 /// once per session; the session deletes each row once written. Stops at a full queue
-/// (the rest stay stored) and marks the session so its task calls this again once it has
-/// written its queue.
-pub async fn deliver(router: &Arc<Router>, session: &Arc<SessionEntry>) {
+/// (the rest stay stored) and asks the session to say when it has written its queue
+/// ([`Event::QueueWritten`]), to go on then.
+async fn deliver(router: &Arc<Router>, session: &Arc<SessionEntry>) {
     let owner = session.full.to_bare();
     let msgs = match router.storage().offline_messages(owner.as_str()).await {
         Ok(m) => m,
@@ -154,7 +247,7 @@ pub async fn deliver(router: &Arc<Router>, session: &Arc<SessionEntry>) {
     };
     let mut done = Vec::new();
     for m in msgs {
-        if !session.claim_offline(m.id) {
+        if !claim(session, m.id) {
             continue;
         }
         let Some(mut el) = crate::xml::parse_element(&m.stanza, ns::CLIENT).ok() else {
@@ -170,8 +263,9 @@ pub async fn deliver(router: &Arc<Router>, session: &Arc<SessionEntry>) {
         if !session.send_offline(el, m.id) {
             // Left stored; the session resumes once it has written its queue.
             debug!("session queue full: offline delivery paused");
-            session.unclaim_offline(m.id);
-            session.set_offline_pending();
+            unclaim(session, m.id);
+            session.with_state(|c: &mut Claims| c.paused = true);
+            session.notify_when_written();
             break;
         }
     }

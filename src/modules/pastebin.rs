@@ -10,8 +10,8 @@
 //! `<base>/pastebin/<id>` by [`PasteEndpoint`], until it expires (`expire_secs`).
 //!
 //! The decision and the rewrite are pure functions ([`paste_body`], [`summary`],
-//! [`replace_body`]); [`Pastebin`] adds storage and the base URL, and [`rewrite`] /
-//! [`rewrite_private`] are the hooks called by the MUC service and the router.
+//! [`replace_body`]); [`Pastebin`] adds storage and the base URL, and [`PastebinModule`]
+//! plugs it into the router's filter chains (room messages and private messages).
 //!
 //! # Security
 //! - End-to-end encrypted messages are never touched: a message with any child element
@@ -47,13 +47,13 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use hyper::{Method, Response, StatusCode, header};
-use jid::{BareJid, Jid};
+use jid::BareJid;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+use super::{Chain, FilterSpec, Module, ModuleCtx, Undo, Verdict};
 use crate::config::PastebinConfig;
 use crate::http::{Endpoint, HttpRequest, OOB, ResponseBody, SharedBaseUrls, Via};
-use crate::router::Router;
 use crate::stanza::{Condition, Kind, Stanza, StanzaError};
 use crate::storage::Storage;
 use crate::xml::Element;
@@ -347,7 +347,12 @@ impl Pastebin {
 
     /// Deletes a paste made for a message that was then refused.
     pub async fn discard(&self, pasted: &Pasted) {
-        if let Err(e) = self.storage.delete_paste(&pasted.id).await {
+        self.discard_id(&pasted.id).await;
+    }
+
+    /// Deletes paste `id`.
+    async fn discard_id(&self, id: &str) {
+        if let Err(e) = self.storage.delete_paste(id).await {
             debug!(error = %e, "paste not deleted");
         }
     }
@@ -362,50 +367,82 @@ impl Pastebin {
     }
 }
 
-/// Hook of the MUC service: a groupchat message of occupant `author`, before fan-out.
-pub async fn rewrite(router: &Router, msg: &Element, author: &BareJid) -> PasteOutcome {
-    match router.pastebin() {
-        Some(p) => p.paste(msg, Scope::Room, author).await,
-        None => PasteOutcome::Unchanged,
+/// The pastebin's filter steps: [`Chain::Groupchat`] for room messages
+/// (`pastebin.rooms`), [`Chain::Outbound`] for `chat` and `normal` messages a local
+/// session sends to a local account (`pastebin.private_messages`). A long message beyond
+/// `max_pastes_per_day` is rejected with [`over_quota_error`]; a pasted room message
+/// the room then refuses leaves no paste behind (the step's undo deletes it).
+pub struct PastebinModule {
+    pastebin: Arc<Pastebin>,
+}
+
+impl PastebinModule {
+    /// The module around `pastebin`.
+    pub fn new(pastebin: Arc<Pastebin>) -> PastebinModule {
+        PastebinModule { pastebin }
     }
 }
 
-/// Deletes the paste of a message the room then refused.
-pub async fn discard(router: &Router, pasted: &Pasted) {
-    if let Some(p) = router.pastebin() {
-        p.discard(pasted).await;
+static FILTERS: [FilterSpec; 2] = [
+    FilterSpec {
+        chain: Chain::Outbound,
+        priority: 0,
+    },
+    FilterSpec {
+        chain: Chain::Groupchat,
+        priority: 0,
+    },
+];
+
+impl Module for PastebinModule {
+    fn name(&self) -> &'static str {
+        "pastebin"
+    }
+    fn filters(&self) -> &'static [FilterSpec] {
+        &FILTERS
+    }
+    fn filter<'a>(
+        &'a self,
+        cx: &'a ModuleCtx<'a>,
+        chain: Chain,
+        st: &'a mut Stanza,
+    ) -> BoxFuture<'a, Verdict> {
+        Box::pin(async move {
+            let scope = match chain {
+                Chain::Groupchat => Scope::Room,
+                Chain::Outbound if private_message(cx, st) => Scope::Private,
+                _ => return Verdict::Pass,
+            };
+            let author = cx.from.to_bare();
+            match self.pastebin.paste(st.el(), scope, &author).await {
+                PasteOutcome::Unchanged => Verdict::Pass,
+                PasteOutcome::OverQuota => Verdict::Reject(over_quota_error()),
+                PasteOutcome::Pasted(p) => {
+                    *st = Stanza::new_from(p.el);
+                    let undo: Option<Undo> = (scope == Scope::Room).then(|| {
+                        let pastebin = self.pastebin.clone();
+                        let id = p.id;
+                        Box::new(move || {
+                            Box::pin(async move { pastebin.discard_id(&id).await })
+                                as BoxFuture<'static, ()>
+                        }) as Undo
+                    });
+                    Verdict::Rewritten(undo)
+                }
+            }
+        })
     }
 }
 
-/// Hook of the router: a message a client sent to `to`. Pastes `chat` and `normal`
-/// messages to local accounts when `private_messages` is on; anything else is
-/// returned unchanged. `None` when the sender reached `max_pastes_per_day`: the
-/// message was answered with [`over_quota_error`] and is not to be delivered.
-pub async fn rewrite_private(router: &Router, st: Stanza, to: &Jid) -> Option<Stanza> {
-    let Some(pastebin) = router.pastebin() else {
-        return Some(st);
-    };
-    if !pastebin.private_messages
-        || st.kind() != Kind::Message
-        || !matches!(st.type_attr(), "" | "normal" | "chat")
-        || to.node().is_none()
-        || !router.is_local_domain(to.domain().as_str())
-    {
-        return Some(st);
+/// Whether `st` (sent by a local session) is a `chat` or `normal` message to a local
+/// account (no `to`: the sender's own).
+fn private_message(cx: &ModuleCtx<'_>, st: &Stanza) -> bool {
+    if st.kind() != Kind::Message || !matches!(st.type_attr(), "" | "normal" | "chat") {
+        return false;
     }
-    let Ok(Some(from)) = st.from() else {
-        return Some(st);
-    };
-    match pastebin
-        .paste(st.el(), Scope::Private, &from.to_bare())
-        .await
-    {
-        PasteOutcome::Pasted(p) => Some(Stanza::new_from(p.el)),
-        PasteOutcome::Unchanged => Some(st),
-        PasteOutcome::OverQuota => {
-            router.bounce_to_sender(&st, over_quota_error());
-            None
-        }
+    match cx.to {
+        None => true,
+        Some(to) => to.node().is_some() && cx.router.is_local_domain(to.domain().as_str()),
     }
 }
 

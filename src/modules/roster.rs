@@ -21,8 +21,28 @@ use crate::stanza::{Condition, Stanza, StanzaError};
 use crate::storage::{RosterItem, Subscription};
 use crate::xml::Element;
 
+/// The roster limits (`[roster]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Most items per roster (`roster.max_items`).
+    pub max_items: u32,
+    /// Most groups per item (`roster.max_groups_per_item`).
+    pub max_groups: usize,
+    /// Longest item or group name in bytes (`roster.max_name_bytes`).
+    pub max_name_bytes: usize,
+}
+
 /// `jabber:iq:roster` get and set on the user's own account.
-pub struct RosterModule;
+pub struct RosterModule {
+    limits: Limits,
+}
+
+impl RosterModule {
+    /// The module with these limits.
+    pub fn new(limits: Limits) -> RosterModule {
+        RosterModule { limits }
+    }
+}
 
 static ROUTES: [Route; 2] = [
     Route::iq(IqKind::Get, "query", ns::ROSTER, To::OwnAccount),
@@ -41,7 +61,7 @@ impl Module for RosterModule {
             if st.el().attr("type") == Some("get") {
                 get(cx, st).await
             } else {
-                set(cx, st).await
+                set(&self.limits, cx, st).await
             }
         })
     }
@@ -68,7 +88,7 @@ fn bad(text: &str) -> Outcome {
     Outcome::Reject(StanzaError::from_condition(Condition::BadRequest).with_text(text))
 }
 
-async fn set(cx: &ModuleCtx<'_>, st: &Stanza) -> Outcome {
+async fn set(cfg: &Limits, cx: &ModuleCtx<'_>, st: &Stanza) -> Outcome {
     let Some(q) = st.payload() else {
         return bad("missing query");
     };
@@ -104,7 +124,7 @@ async fn set(cx: &ModuleCtx<'_>, st: &Stanza) -> Outcome {
                 return Outcome::Reject(Condition::InternalServerError.into());
             }
             push(cx.router, &cx.account, &old, true);
-            crate::router::roster_removed(cx.router, &cx.account, &old).await;
+            super::presence::roster_removed(cx.router, &cx.account, &old).await;
             Outcome::Reply(st.iq_result(None))
         }
         Some(_) => bad("subscription may only be 'remove' in a roster set"),
@@ -113,14 +133,13 @@ async fn set(cx: &ModuleCtx<'_>, st: &Stanza) -> Outcome {
                 .attr("name")
                 .filter(|n| !n.is_empty())
                 .map(str::to_owned);
-            let cfg = cx.router.config();
             let mut groups: Vec<String> = Vec::new();
             for g in item.children().filter(|c| c.is("group", ns::ROSTER)) {
                 let g = g.text();
                 if g.is_empty() || groups.contains(&g) {
                     return Outcome::Reject(Condition::NotAcceptable.into());
                 }
-                if groups.len() >= cfg.roster_max_groups {
+                if groups.len() >= cfg.max_groups {
                     return Outcome::Reject(
                         StanzaError::from_condition(Condition::NotAcceptable)
                             .with_text("too many groups on one roster item"),
@@ -128,7 +147,7 @@ async fn set(cx: &ModuleCtx<'_>, st: &Stanza) -> Outcome {
                 }
                 groups.push(g);
             }
-            let max_name = cfg.roster_max_name_bytes;
+            let max_name = cfg.max_name_bytes;
             if name.as_ref().is_some_and(|n| n.len() > max_name)
                 || groups.iter().any(|g| g.len() > max_name)
             {
@@ -152,7 +171,7 @@ async fn set(cx: &ModuleCtx<'_>, st: &Stanza) -> Outcome {
                 groups,
             };
             match storage
-                .put_roster_item_capped(owner, &it, cfg.roster_max_items)
+                .put_roster_item_capped(owner, &it, cfg.max_items)
                 .await
             {
                 Ok(()) => {}

@@ -20,8 +20,8 @@
 //! answered with `remote-server-not-found` in [`Router::route_remote`], the one place
 //! where s2s will plug in.
 
+mod deliver;
 pub mod hooks;
-mod im;
 pub mod session;
 
 /// A service on its own domain, e.g. XEP-0045 Multi-User Chat on `conference.<domain>`
@@ -30,9 +30,14 @@ pub mod session;
 pub trait Service: Send + Sync + 'static {
     /// Human-readable name, used as the disco#items `name` (XEP-0030 §4.1).
     fn name(&self) -> &str;
-    /// Handles one stanza; `from` is already stamped by the sender's session. Replies and
-    /// notifications go back through [`Router::route_inbound`].
-    fn handle<'a>(&'a self, router: &'a Arc<Router>, st: Stanza) -> BoxFuture<'a, ()>;
+    /// Handles one stanza from `origin`; `from` is already stamped by the sender's
+    /// server. Replies and notifications go back through [`Router::route_inbound`].
+    fn handle<'a>(
+        &'a self,
+        router: &'a Arc<Router>,
+        origin: &'a Origin,
+        st: Stanza,
+    ) -> BoxFuture<'a, ()>;
 }
 
 use std::collections::HashMap;
@@ -43,13 +48,16 @@ use futures_util::future::BoxFuture;
 use jid::{BareJid, FullJid, Jid, ResourcePart};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::stanza::{Condition, IqType, Kind, Stanza, StanzaError, StreamCondition};
 use crate::storage::Storage;
 use crate::xml::Element;
-use hooks::{IqKind, Module, ModuleCtx, Outcome, To};
-pub(crate) use im::roster_removed;
-pub use session::{Outbound, SessionEntry, SharedStanza};
+use hooks::{
+    Chain, ChainResult, ElementOutcome, Event, EventKind, Filtered, IqKind, Module, ModuleCtx,
+    Origin, Outcome, Route, To, Verdict,
+};
+pub use session::{Outbound, PresenceState, SessionEntry, SharedStanza};
 use tracing::debug;
 
 /// Router settings taken from the configuration.
@@ -61,18 +69,6 @@ pub struct RouterConfig {
     pub max_resources: usize,
     /// Mailbox size per session, in stanzas.
     pub session_queue: usize,
-    /// XEP-0160 storage on or off.
-    pub offline_enabled: bool,
-    /// XEP-0160 per-account limit.
-    pub offline_max: u32,
-    /// Most items per roster (`roster.max_items`).
-    pub roster_max_items: u32,
-    /// Most groups per roster item (`roster.max_groups_per_item`).
-    pub roster_max_groups: usize,
-    /// Longest roster item or group name in bytes (`roster.max_name_bytes`).
-    pub roster_max_name_bytes: usize,
-    /// Most directed-presence recipients per session (`limits.max_directed_presences`).
-    pub max_directed_presences: usize,
 }
 
 /// Why a resource could not be bound (RFC 6120 §7.6.2).
@@ -84,51 +80,107 @@ pub enum BindError {
     TooManyResources,
 }
 
-type RouteKey = (IqKind, &'static str, &'static str, To);
+type Modules = Vec<Arc<dyn Module>>;
+/// A module on an IQ route, with the payload `(name, namespace)` it answers.
+type IqEntry = (&'static str, &'static str, Arc<dyn Module>);
+/// A filter step being sorted: priority, feature-list position, module.
+type Step = (i32, usize, Arc<dyn Module>);
+
+/// The modules' declarations, indexed once at start-up.
+#[derive(Default)]
+struct Table {
+    /// IQ routes by (type, addressee), then by payload (name, namespace).
+    iq: HashMap<(IqKind, To), Vec<IqEntry>>,
+    /// Every other route.
+    stanza: HashMap<Route, Modules>,
+    /// Filter steps per chain, in running order.
+    filters: HashMap<Chain, Modules>,
+    /// Subscribers per event.
+    events: HashMap<EventKind, Modules>,
+    /// Claimed top-level elements (name, namespace).
+    elements: Vec<(&'static str, &'static str, Arc<dyn Module>)>,
+    /// Every module, in feature-list order (for stream features).
+    all: Modules,
+}
+
+impl Table {
+    fn new(modules: Vec<Arc<dyn Module>>) -> Table {
+        let mut t = Table::default();
+        let mut filters: HashMap<Chain, Vec<Step>> = HashMap::new();
+        for (order, m) in modules.iter().enumerate() {
+            for r in m.routes() {
+                match *r {
+                    Route::Iq { kind, name, ns, to } => {
+                        t.iq.entry((kind, to))
+                            .or_default()
+                            .push((name, ns, m.clone()))
+                    }
+                    other => t.stanza.entry(other).or_default().push(m.clone()),
+                }
+            }
+            for f in m.filters() {
+                filters
+                    .entry(f.chain)
+                    .or_default()
+                    .push((f.priority, order, m.clone()));
+            }
+            for e in m.events() {
+                t.events.entry(*e).or_default().push(m.clone());
+            }
+            for (name, ns) in m.elements() {
+                t.elements.push((name, ns, m.clone()));
+            }
+        }
+        for (chain, mut steps) in filters {
+            steps.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            t.filters
+                .insert(chain, steps.into_iter().map(|(_, _, m)| m).collect());
+        }
+        t.all = modules;
+        t
+    }
+}
 
 /// The router. Shared as `Arc<Router>` by all sessions.
 pub struct Router {
     cfg: RouterConfig,
     storage: Storage,
     sessions: DashMap<BareJid, Vec<Arc<SessionEntry>>>,
-    routes: HashMap<RouteKey, Vec<Arc<dyn Module>>>,
+    table: Table,
     features: Vec<&'static str>,
     services: Vec<(String, Arc<dyn Service>)>,
-    pastebin: std::sync::OnceLock<Arc<crate::modules::pastebin::Pastebin>>,
+    tasks: TaskTracker,
 }
 
 impl Router {
-    /// Builds the router and its route table from the enabled modules, and the table of
-    /// services by domain (normalized, lower case).
+    /// Builds the router and its tables from the enabled modules (in feature-list
+    /// order), and the table of services by domain (normalized, lower case).
     pub fn new(
         cfg: RouterConfig,
         storage: Storage,
         modules: Vec<Arc<dyn Module>>,
         services: Vec<(String, Arc<dyn Service>)>,
+        tasks: TaskTracker,
     ) -> Arc<Router> {
-        let mut routes: HashMap<RouteKey, Vec<Arc<dyn Module>>> = HashMap::new();
         let mut features = vec![crate::ns::DISCO_INFO];
         for m in &modules {
-            for r in m.routes() {
-                routes
-                    .entry((r.kind, r.name, r.ns, r.to))
-                    .or_default()
-                    .push(m.clone());
-            }
             features.extend_from_slice(m.disco_features());
-        }
-        if cfg.offline_enabled {
-            features.push(crate::ns::MSGOFFLINE);
         }
         Arc::new(Router {
             cfg,
             storage,
             sessions: DashMap::new(),
-            routes,
+            table: Table::new(modules),
             features,
             services,
-            pastebin: std::sync::OnceLock::new(),
+            tasks,
         })
+    }
+
+    /// Runs `fut` as a task of the server, which shutdown waits for (modules never use
+    /// an untracked `tokio::spawn`).
+    pub fn spawn(&self, fut: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn(fut);
     }
 
     /// The service hosted on `domain`, if any.
@@ -142,16 +194,6 @@ impl Router {
     /// Service domains with their names, for the server's disco#items (XEP-0030 §4).
     pub fn service_items(&self) -> impl Iterator<Item = (&str, &str)> {
         self.services.iter().map(|(d, s)| (d.as_str(), s.name()))
-    }
-
-    /// Installs the pastebin (once, at start-up; later calls are ignored).
-    pub fn set_pastebin(&self, pastebin: Arc<crate::modules::pastebin::Pastebin>) {
-        let _ = self.pastebin.set(pastebin);
-    }
-
-    /// The pastebin, when enabled.
-    pub fn pastebin(&self) -> Option<&Arc<crate::modules::pastebin::Pastebin>> {
-        self.pastebin.get()
     }
 
     /// The storage handle.
@@ -217,9 +259,9 @@ impl Router {
         Ok((entry, rx))
     }
 
-    /// Removes a session; if it was available, its contacts, directed-presence
-    /// recipients and the account's other sessions get unavailable presence
-    /// (RFC 6121 §4.6, §4.5.2).
+    /// Removes a session from the registry, then tells the modules
+    /// ([`Event::SessionClosed`]: the presence module sends unavailable presence where
+    /// RFC 6121 §4.6 says). Nothing happens for a session already replaced.
     pub async fn unbind(self: &Arc<Self>, entry: &Arc<SessionEntry>) {
         let account = entry.full.to_bare();
         let removed = {
@@ -233,15 +275,8 @@ impl Router {
             self.sessions.remove_if(&account, |_, v| v.is_empty());
             removed
         };
-        let was_available = entry.with_presence(|p| std::mem::replace(&mut p.available, false));
-        if removed && was_available {
-            let unavailable =
-                Element::new("presence", crate::ns::CLIENT).with_attr("type", "unavailable");
-            im::broadcast_presence(self, entry, unavailable).await;
-        } else if removed {
-            // Directed presence sent without broadcast presence (e.g. only joining a
-            // room) ends with the session too (RFC 6121 §4.6.3).
-            im::end_directed(self, entry).await;
+        if removed {
+            self.emit(Event::SessionClosed(entry)).await;
         }
     }
 
@@ -270,76 +305,250 @@ impl Router {
         }
     }
 
+    /// Tells every subscribed module of `ev`, one after the other (feature-list order).
+    pub async fn emit(self: &Arc<Self>, ev: Event<'_>) {
+        if let Some(ms) = self.table.events.get(&ev.kind()) {
+            for m in ms {
+                m.event(self, &ev).await;
+            }
+        }
+    }
+
+    /// Whether some module has a step in `chain` (lets callers skip building a context).
+    pub fn has_filters(&self, chain: Chain) -> bool {
+        self.table.filters.contains_key(&chain)
+    }
+
+    /// Runs the filter chain `chain` on `st` (highest priority first), which steps may
+    /// rewrite in place. `cx` describes the stanza.
+    pub async fn filter(&self, chain: Chain, cx: &ModuleCtx<'_>, st: &mut Stanza) -> ChainResult {
+        let mut done = Filtered::default();
+        if let Some(steps) = self.table.filters.get(&chain) {
+            for m in steps {
+                match m.filter(cx, chain, st).await {
+                    Verdict::Pass => {}
+                    Verdict::Rewritten(undo) => {
+                        if let Some(u) = undo {
+                            done.push(u);
+                        }
+                    }
+                    Verdict::Reject(e) => {
+                        done.undo().await;
+                        return ChainResult::Reject(e);
+                    }
+                    Verdict::Drop => {
+                        done.undo().await;
+                        return ChainResult::Drop;
+                    }
+                }
+            }
+        }
+        ChainResult::Continue(done)
+    }
+
+    /// Runs the modules on `route` (feature-list order) until one does not pass;
+    /// `None` when all passed (or none is there).
+    async fn run_route(&self, cx: &ModuleCtx<'_>, st: &Stanza) -> Option<Outcome> {
+        let ms = self.table.stanza.get(&cx.route)?;
+        for m in ms {
+            match m.handle(cx, st).await {
+                Outcome::Pass => {}
+                done => return Some(done),
+            }
+        }
+        None
+    }
+
+    /// Stream features the modules offer on an authenticated client stream
+    /// (RFC 6120 §4.3.2), in feature-list order.
+    pub fn stream_features(&self) -> Vec<Element> {
+        self.table
+            .all
+            .iter()
+            .flat_map(|m| m.stream_features())
+            .collect()
+    }
+
+    /// Whether a module claimed the top-level element `(name, ns)`.
+    pub fn claims_element(&self, name: &str, ns: &str) -> bool {
+        self.table
+            .elements
+            .iter()
+            .any(|(n, s, _)| *n == name && *s == ns)
+    }
+
+    /// Hands a top-level non-stanza element sent by `session` to the module that claimed
+    /// it; unclaimed, the stream is to end with `unsupported-stanza-type`
+    /// (RFC 6120 §4.9.3.24).
+    pub async fn handle_element(
+        self: &Arc<Self>,
+        session: &Arc<SessionEntry>,
+        el: Element,
+    ) -> ElementOutcome {
+        let claimed = self
+            .table
+            .elements
+            .iter()
+            .find(|(n, s, _)| *n == el.name() && *s == el.ns())
+            .map(|(_, _, m)| m.clone());
+        match claimed {
+            Some(m) => m.element(self, session, el).await,
+            None => ElementOutcome::Fail(StreamCondition::UnsupportedStanzaType),
+        }
+    }
+
+    /// Who a stanza a local session sent is addressed to (`None`: no `to`).
+    pub fn addressee(&self, sender: &BareJid, to: Option<&Jid>) -> To {
+        let Some(to) = to else {
+            return To::OwnAccount;
+        };
+        let domain = to.domain().as_str();
+        if self.service(domain).is_some() {
+            To::Service
+        } else if !self.is_local_domain(domain) {
+            To::Remote
+        } else if to.resource().is_some() {
+            To::Resource
+        } else if to.node().is_none() {
+            To::Host
+        } else if to.to_bare() == *sender {
+            To::OwnAccount
+        } else {
+            To::OtherAccount
+        }
+    }
+
+    /// The origin of a stanza by its `from` (as stamped by its sender's server): a bound
+    /// local session, a service, the server (a local bare JID or domain), or a remote
+    /// domain.
+    pub fn origin_of(&self, st: &Stanza) -> Origin {
+        let Ok(Some(from)) = st.from() else {
+            return Origin::Server;
+        };
+        let domain = from.domain().as_str();
+        if self.service(domain).is_some() {
+            Origin::Service(domain.to_owned())
+        } else if !self.is_local_domain(domain) {
+            Origin::Remote(domain.to_owned())
+        } else if let Ok(full) = from.try_as_full()
+            && self.session(full).is_some()
+        {
+            Origin::Session
+        } else {
+            Origin::Server
+        }
+    }
+
     /// Routes a stanza sent by a bound client. `from` is already stamped with the
-    /// session's full JID (RFC 6120 §8.1.2.1).
-    pub async fn route_from_client(self: &Arc<Self>, sender: &Arc<SessionEntry>, st: Stanza) {
+    /// session's full JID (RFC 6120 §8.1.2.1). The outbound chain runs first, then the
+    /// modules on the stanza's route, then the default: IQs to the server or an account
+    /// that no module answers get `service-unavailable`, the rest is delivered to its
+    /// addressee ([`Router::route_inbound`]).
+    pub async fn route_from_client(self: &Arc<Self>, sender: &Arc<SessionEntry>, mut st: Stanza) {
         let to = match st.to() {
             Ok(t) => t,
             Err(e) => return self.bounce(sender, &st, e),
         };
-        match st.kind() {
-            Kind::Presence => im::outbound_presence(self, sender, st, to).await,
-            Kind::Message => {
-                let to = to.unwrap_or_else(|| Jid::from(sender.full.to_bare()));
-                if let Some(st) = crate::modules::pastebin::rewrite_private(self, st, &to).await {
-                    self.route_inbound(st, &to).await;
-                }
+        let account = sender.full.to_bare();
+        let addressee = self.addressee(&account, to.as_ref());
+        let from = Jid::from(sender.full.clone());
+        let kind = st.kind();
+        let route = match kind {
+            Kind::Iq => match st.iq_type() {
+                Some(t) => Route::Iq {
+                    kind: match t {
+                        IqType::Get | IqType::Result => IqKind::Get,
+                        IqType::Set | IqType::Error => IqKind::Set,
+                    },
+                    name: "",
+                    ns: "",
+                    to: addressee,
+                },
+                None => return self.bounce(sender, &st, Condition::BadRequest.into()),
+            },
+            k => Route::sent(k, addressee),
+        };
+        let origin = Origin::Session;
+        let cx = ModuleCtx {
+            router: self,
+            origin: &origin,
+            from: &from,
+            account,
+            session: Some(sender),
+            to: to.as_ref(),
+            route,
+        };
+        if self.has_filters(Chain::Outbound) {
+            match self.filter(Chain::Outbound, &cx, &mut st).await {
+                ChainResult::Continue(_) => {}
+                ChainResult::Reject(e) => return self.bounce(sender, &st, e),
+                ChainResult::Drop => return,
             }
-            Kind::Iq => self.route_iq(sender, st, to).await,
+        }
+        if kind == Kind::Iq {
+            return self.route_iq(sender, &cx, st).await;
+        }
+        match self.run_route(&cx, &st).await {
+            Some(Outcome::Reply(el)) => {
+                sender.send(el);
+            }
+            Some(Outcome::Reject(e)) => self.bounce(sender, &st, e),
+            Some(Outcome::Handled | Outcome::Pass) => {}
+            None => {
+                let to = match (kind, cx.to) {
+                    (_, Some(to)) => to.clone(),
+                    (Kind::Message, None) => Jid::from(cx.account.clone()),
+                    // Presence without `to` is broadcast, the presence module's work.
+                    _ => return,
+                };
+                self.route_inbound(&origin, st, &to).await;
+            }
         }
     }
 
-    async fn route_iq(self: &Arc<Self>, sender: &Arc<SessionEntry>, st: Stanza, to: Option<Jid>) {
-        let Some(iq_type) = st.iq_type() else {
-            return self.bounce(sender, &st, Condition::BadRequest.into());
-        };
-        let account = sender.full.to_bare();
-        let target = match &to {
-            None => Some(To::OwnAccount),
-            Some(j) if !self.is_local_domain(j.domain().as_str()) => None,
-            Some(j) if j.node().is_none() && j.resource().is_none() => Some(To::Host),
-            Some(j) if j.resource().is_none() && j.to_bare() == account => Some(To::OwnAccount),
-            Some(j) if j.resource().is_none() => Some(To::OtherAccount),
-            Some(_) => None,
-        };
-        let kind = match iq_type {
-            IqType::Get => IqKind::Get,
-            IqType::Set => IqKind::Set,
+    async fn route_iq(
+        self: &Arc<Self>,
+        sender: &Arc<SessionEntry>,
+        cx: &ModuleCtx<'_>,
+        st: Stanza,
+    ) {
+        let (kind, addressee) = match (st.iq_type(), cx.route) {
+            (Some(IqType::Get), Route::Iq { to, .. }) => (IqKind::Get, to),
+            (Some(IqType::Set), Route::Iq { to, .. }) => (IqKind::Set, to),
             // Results and errors addressed to the server (e.g. answers to roster pushes)
             // end here; addressed to someone else they are delivered.
-            IqType::Result | IqType::Error => {
-                if target.is_none()
-                    && let Some(to) = &to
+            (_, Route::Iq { to, .. }) => {
+                if !matches!(to, To::Host | To::OwnAccount | To::OtherAccount)
+                    && let Some(to) = cx.to
                 {
-                    self.route_inbound(st, to).await;
+                    self.route_inbound(cx.origin, st, to).await;
                 }
                 return;
             }
+            _ => return,
         };
-        let Some(target) = target else {
-            if let Some(to) = &to {
-                self.route_inbound(st, to).await;
+        if !matches!(addressee, To::Host | To::OwnAccount | To::OtherAccount) {
+            if let Some(to) = cx.to {
+                self.route_inbound(cx.origin, st, to).await;
             }
             return;
-        };
+        }
         let Some(payload) = st.payload() else {
             return self.bounce(sender, &st, Condition::BadRequest.into());
         };
-        let key = (kind, payload.name(), payload.ns(), target);
-        let modules = self
-            .routes
-            .iter()
-            .find(|(k, _)| k.0 == key.0 && k.1 == key.1 && k.2 == key.2 && k.3 == key.3)
-            .map(|(_, v)| v.clone())
+        let modules: Vec<Arc<dyn Module>> = self
+            .table
+            .iq
+            .get(&(kind, addressee))
+            .map(|v| {
+                v.iter()
+                    .filter(|(n, ns, _)| *n == payload.name() && *ns == payload.ns())
+                    .map(|(_, _, m)| m.clone())
+                    .collect()
+            })
             .unwrap_or_default();
-        let from = Jid::from(sender.full.clone());
-        let cx = ModuleCtx {
-            router: self,
-            from: &from,
-            account,
-        };
         for m in modules {
-            match m.handle(&cx, &st).await {
+            match m.handle(cx, &st).await {
                 Outcome::Reply(el) => {
                     sender.send(el);
                     return;
@@ -349,35 +558,42 @@ impl Router {
                 Outcome::Pass => {}
             }
         }
-        if target == To::OtherAccount {
-            // Not answered on the user's behalf: behave as for an unknown account.
-            return self.bounce(sender, &st, Condition::ServiceUnavailable.into());
-        }
+        // Not answered (for another account: not on the user's behalf either, as for
+        // an unknown account).
         self.bounce(sender, &st, Condition::ServiceUnavailable.into());
     }
 
-    /// Sends the error reply for `st` (RFC 6120 §8.3.1) to its sender, when the sender
-    /// is a session bound here (its `from` is a local full JID); otherwise nothing.
-    pub fn bounce_to_sender(&self, st: &Stanza, err: StanzaError) {
-        let Some(reply) = st.error_reply(&err) else {
-            return;
-        };
-        let reply = Stanza::new_from(reply);
-        if let Ok(Some(to)) = reply.to()
-            && let Ok(full) = to.try_as_full()
-            && let Some(s) = self.session(full)
-        {
-            s.send(reply.into_element());
+    /// Sends the error reply for `st` (RFC 6120 §8.3.1) to its sender: a session bound
+    /// here (its `from` is a local full JID) gets it queued; a remote sender will get it
+    /// over its server's stream once federation exists. Services and the server itself
+    /// are not told (they do not wait for errors). Never for errors and IQ results.
+    pub fn bounce_to_sender(&self, origin: &Origin, st: &Stanza, err: StanzaError) {
+        match origin {
+            Origin::Service(_) | Origin::Remote(_) => {
+                debug!(kind = %st.summary(), "error for a non-local sender not sent");
+            }
+            Origin::Session | Origin::Server => {
+                let Some(reply) = st.error_reply(&err) else {
+                    return;
+                };
+                let reply = Stanza::new_from(reply);
+                if let Ok(Some(to)) = reply.to()
+                    && let Ok(full) = to.try_as_full()
+                    && let Some(s) = self.session(full)
+                {
+                    s.send(reply.into_element());
+                }
+            }
         }
     }
 
     /// A stanza a session could not queue (its queue is full, or it just ended): never
     /// dropped silently while the sender can learn of it. A `chat`/`normal` message to
-    /// the bare JID (`to_bare`) is stored offline (XEP-0160, which bounces when storage
-    /// is off or full); other messages and IQ requests are bounced to their sender with
-    /// `resource-constraint` (RFC 6120 §8.3.3.18). Presence, IQ results and errors are
-    /// never bounced (RFC 6120 §8.3.1, RFC 6121 §4.3.2) and are dropped.
-    pub async fn not_queued(self: &Arc<Self>, st: Stanza, to_bare: bool) {
+    /// the bare JID (`to_bare`) goes to the undeliverable route (XEP-0160 storage, which
+    /// bounces when off or full); other messages and IQ requests are bounced to their
+    /// sender with `resource-constraint` (RFC 6120 §8.3.3.18). Presence, IQ results and
+    /// errors are never bounced (RFC 6120 §8.3.1, RFC 6121 §4.3.2) and are dropped.
+    pub async fn not_queued(self: &Arc<Self>, origin: &Origin, st: Stanza, to_bare: bool) {
         match (st.kind(), st.type_attr()) {
             (Kind::Presence, _) | (Kind::Iq, "result" | "error") | (Kind::Message, "error") => {
                 debug!(kind = %st.summary(), "not queued: session queue full or closed");
@@ -387,13 +603,54 @@ impl Router {
                     Ok(Some(to)) => to.to_bare(),
                     _ => return,
                 };
-                crate::modules::offline::store(self, st, &owner).await;
+                self.undeliverable(origin, st, &owner).await;
             }
             _ => self.bounce_to_sender(
+                origin,
                 &st,
                 StanzaError::from_condition(Condition::ResourceConstraint)
                     .with_text("the recipient's session is not reading"),
             ),
+        }
+    }
+
+    /// A message for existing account `owner` that no session took
+    /// ([`Route::Undeliverable`]): the modules there (offline storage) decide; without
+    /// one, the sender gets `service-unavailable` (RFC 6121 §8.5.2.1.1).
+    pub(crate) async fn undeliverable(
+        self: &Arc<Self>,
+        origin: &Origin,
+        st: Stanza,
+        owner: &BareJid,
+    ) {
+        let from = match st.from() {
+            Ok(Some(f)) => f,
+            _ => Jid::from(owner.clone()),
+        };
+        let to = Jid::from(owner.clone());
+        let cx = ModuleCtx {
+            router: self,
+            origin,
+            from: &from,
+            account: owner.clone(),
+            session: None,
+            to: Some(&to),
+            route: Route::Undeliverable,
+        };
+        match self.run_route(&cx, &st).await {
+            Some(Outcome::Handled | Outcome::Reply(_)) => {}
+            Some(Outcome::Reject(e)) => {
+                self.bounce_to_sender(origin, &st, e);
+                self.emit(Event::MessageUndeliverable(&st)).await;
+            }
+            Some(Outcome::Pass) | None => {
+                self.bounce_to_sender(
+                    origin,
+                    &st,
+                    StanzaError::from_condition(Condition::ServiceUnavailable),
+                );
+                self.emit(Event::MessageUndeliverable(&st)).await;
+            }
         }
     }
 
@@ -413,7 +670,8 @@ impl Router {
             return debug!(kind = %st.summary(), "unwritten stanza dropped");
         }
         if let Ok(Some(to)) = st.to() {
-            self.route_inbound(st, &to).await;
+            let origin = self.origin_of(&st);
+            self.route_inbound(&origin, st, &to).await;
         }
     }
 
@@ -424,18 +682,25 @@ impl Router {
         }
     }
 
-    /// Delivers a stanza addressed to `to` (RFC 6121 §8.5), whoever sent it: local
-    /// accounts get it by the delivery rules, other domains go to [`Router::route_remote`].
-    /// Boxed because delivery can route again (a subscription auto-reply).
-    pub fn route_inbound<'a>(self: &'a Arc<Self>, st: Stanza, to: &'a Jid) -> BoxFuture<'a, ()> {
+    /// Delivers a stanza addressed to `to` (RFC 6121 §8.5), whoever sent it: services get
+    /// what is addressed to their domain, local accounts get it by the delivery rules
+    /// (after the inbound chain and the modules on [`Route::Delivered`]), other domains go
+    /// to [`Router::route_remote`]. Boxed because delivery can route again (a
+    /// subscription auto-reply).
+    pub fn route_inbound<'a>(
+        self: &'a Arc<Self>,
+        origin: &'a Origin,
+        st: Stanza,
+        to: &'a Jid,
+    ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             if let Some(service) = self.service(to.domain().as_str()) {
-                return service.handle(self, st).await;
+                return service.handle(self, origin, st).await;
             }
             if !self.is_local_domain(to.domain().as_str()) {
                 return self.route_remote(st).await;
             }
-            im::deliver_local(self, st, to).await;
+            deliver::deliver_local(self, origin, st, to).await;
         })
     }
 
@@ -452,7 +717,7 @@ impl Router {
             && let Ok(Some(to)) = reply.to()
             && self.is_local_domain(to.domain().as_str())
         {
-            im::deliver_local(self, reply, &to).await;
+            deliver::deliver_local(self, &Origin::Server, reply, &to).await;
         }
     }
 }

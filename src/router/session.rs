@@ -1,10 +1,11 @@
 //! A bound client session as the router sees it: its full JID, mailbox and presence.
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use jid::{FullJid, Jid};
+use jid::FullJid;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -93,12 +94,20 @@ pub struct PresenceState {
     pub priority: i8,
     /// The last broadcast presence, with `from` stamped.
     pub last: Option<Element>,
-    /// JIDs that received directed presence and must get unavailable at the end (§4.6.3).
-    pub directed: HashSet<Jid>,
     /// The session asked for the roster, so it gets roster pushes (§2.1.6).
     pub interested: bool,
     /// Offline messages and pending subscriptions were delivered (once per session).
     pub initial_done: bool,
+}
+
+/// What modules keep per session, one value per type ([`SessionEntry::with_state`]).
+#[derive(Default)]
+struct ModuleState(HashMap<TypeId, Box<dyn Any + Send>>);
+
+impl std::fmt::Debug for ModuleState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ModuleState({} values)", self.0.len())
+    }
 }
 
 /// One bound session.
@@ -116,10 +125,10 @@ pub struct SessionEntry {
     /// The session's stream came through the onion service: URLs of ours sent to it
     /// use the onion base URL ([`crate::http::BaseUrls::for_via`]).
     pub via_onion: bool,
-    /// The highest offline row id queued to this session ([`SessionEntry::claim_offline`]).
-    offline_claimed: AtomicI64,
-    /// Offline delivery stopped at a full queue ([`SessionEntry::set_offline_pending`]).
-    offline_pending: AtomicBool,
+    /// Modules' per-session values.
+    state: Mutex<ModuleState>,
+    /// Someone asked to hear when the queue is written ([`SessionEntry::notify_when_written`]).
+    written_notice: AtomicBool,
     /// The close lets a pending write finish ([`SessionEntry::close_after_writes`]).
     close_after_writes: AtomicBool,
 }
@@ -142,8 +151,8 @@ impl SessionEntry {
             kill_reason: Mutex::new(None),
             presence: Mutex::new(PresenceState::default()),
             via_onion,
-            offline_claimed: AtomicI64::new(i64::MIN),
-            offline_pending: AtomicBool::new(false),
+            state: Mutex::new(ModuleState::default()),
+            written_notice: AtomicBool::new(false),
             close_after_writes: AtomicBool::new(false),
         }
     }
@@ -187,33 +196,35 @@ impl SessionEntry {
         self.tx.try_send(Outbound::Shared(st)).is_ok()
     }
 
-    /// Claims offline row `id` for this session: true when no row with this or a higher
-    /// id was claimed before (rows are claimed in id order), so a row is queued to one
-    /// session at most once even when deliveries overlap.
-    pub fn claim_offline(&self, id: i64) -> bool {
-        self.offline_claimed.fetch_max(id, Ordering::AcqRel) < id
+    /// Runs `f` on this session's value of type `T`, created with `T::default()` on
+    /// first use: the typed per-session state of a module (e.g. its directed-presence
+    /// recipients). Poisoning is recovered (the values are plain data); `f` must not
+    /// call `with_state` again on the same session.
+    pub fn with_state<T: Default + Send + 'static, R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let mut g = match self.state.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let slot =
+            g.0.entry(TypeId::of::<T>())
+                .or_insert_with(|| Box::new(T::default()));
+        match slot.downcast_mut::<T>() {
+            Some(v) => f(v),
+            // Unreachable: the slot of `T` holds a `T`. Fall back on a fresh value.
+            None => f(&mut T::default()),
+        }
     }
 
-    /// Gives back the claim on row `id` when it could not be queued (if no later row was
-    /// claimed since), so a resumed delivery takes it.
-    pub fn unclaim_offline(&self, id: i64) {
-        let _ = self.offline_claimed.compare_exchange(
-            id,
-            id.saturating_sub(1),
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
+    /// Asks the session's task to emit [`crate::router::hooks::Event::QueueWritten`]
+    /// once it has written everything queued (e.g. offline delivery stopped at a full
+    /// queue and resumes then).
+    pub fn notify_when_written(&self) {
+        self.written_notice.store(true, Ordering::Release);
     }
 
-    /// Notes that offline delivery stopped at a full queue: the session task delivers
-    /// the rest once it has written its queue ([`SessionEntry::take_offline_pending`]).
-    pub fn set_offline_pending(&self) {
-        self.offline_pending.store(true, Ordering::Release);
-    }
-
-    /// Whether offline delivery is to be resumed (and clears it).
-    pub fn take_offline_pending(&self) -> bool {
-        self.offline_pending.swap(false, Ordering::AcqRel)
+    /// Whether [`SessionEntry::notify_when_written`] was asked (and clears it).
+    pub fn take_written_notice(&self) -> bool {
+        self.written_notice.swap(false, Ordering::AcqRel)
     }
 
     /// Queues stored offline message `id` ([`Outbound::Offline`]); returns whether it was

@@ -69,6 +69,7 @@ use tracing::debug;
 
 use crate::config::MucConfig;
 use crate::ns;
+use crate::router::hooks::{Chain, ChainResult, ModuleCtx, Origin, Route, To};
 use crate::router::session::SessionEntry;
 use crate::router::{Router, Service, SharedStanza};
 use crate::stanza::{Condition, Kind, Stanza, StanzaError, StreamCondition};
@@ -313,10 +314,11 @@ impl MucService {
         if get && q.is("query", ns::DISCO_ITEMS) && q.attr("node").is_none() {
             let rooms: Vec<Arc<Mutex<Room>>> =
                 self.rooms.iter().map(|r| r.value().clone()).collect();
-            let router = router.clone();
+            let r2 = router.clone();
             let st = st.clone();
             // Listing locks each room in turn: do it off the sender's path.
-            tokio::spawn(async move {
+            router.spawn(async move {
+                let router = r2;
                 let mut items: Vec<(String, String)> = Vec::new();
                 for r in rooms {
                     let r = r.lock().await;
@@ -555,24 +557,41 @@ impl MucService {
                 .await
             }
             None if st.type_attr() == "groupchat" => {
-                // Long bodies become pastes before fan-out (and history); a refused
-                // message leaves no paste behind.
-                use crate::modules::pastebin::{self, PasteOutcome};
-                let pasted = match pastebin::rewrite(router, el, &from.to_bare()).await {
-                    PasteOutcome::Pasted(p) => Some(p),
-                    PasteOutcome::Unchanged => None,
-                    PasteOutcome::OverQuota => {
-                        return send_error(router, st, pastebin::over_quota_error());
+                // The room-message chain (e.g. long bodies become pastes) runs before
+                // fan-out and history; a refused message leaves no trace of it (undo).
+                let mut filtered = None;
+                let mut rewritten = None;
+                if router.has_filters(Chain::Groupchat) {
+                    let mut copy = st.clone();
+                    let sender = Jid::from(from.clone());
+                    let to = st.to().ok().flatten();
+                    let origin = router.origin_of(st);
+                    let cx = ModuleCtx {
+                        router,
+                        origin: &origin,
+                        from: &sender,
+                        account: from.to_bare(),
+                        session: None,
+                        to: to.as_ref(),
+                        route: Route::sent(crate::stanza::Kind::Message, To::Service),
+                    };
+                    match router.filter(Chain::Groupchat, &cx, &mut copy).await {
+                        ChainResult::Continue(f) => {
+                            filtered = Some(f);
+                            rewritten = Some(copy);
+                        }
+                        ChainResult::Reject(e) => return send_error(router, st, e),
+                        ChainResult::Drop => return,
                     }
-                };
-                let msg = pasted.as_ref().map_or(el, |p| &p.el);
+                }
+                let msg = rewritten.as_ref().map_or(el, Stanza::el);
                 let r = self
                     .run(router, node, None, caller, |room, _, env, out| {
                         room.groupchat(env, from, msg, out)
                     })
                     .await;
-                if let (Some(p), None | Some(Err(_))) = (&pasted, &r) {
-                    crate::modules::pastebin::discard(router, p).await;
+                if let (Some(f), None | Some(Err(_))) = (filtered, &r) {
+                    f.undo().await;
                 }
                 r
             }
@@ -897,7 +916,8 @@ fn refused(room: &Room, s: &SessionEntry, gone: &mut Vec<FullJid>) {
 async fn route(router: &Arc<Router>, el: Element) {
     let st = Stanza::new_from(el);
     if let Ok(Some(to)) = st.to() {
-        router.route_inbound(st, &to).await;
+        let origin = router.origin_of(&st);
+        router.route_inbound(&origin, st, &to).await;
     }
 }
 
@@ -910,8 +930,8 @@ fn send_direct(router: &Arc<Router>, el: Element) {
         s.send(el);
         return;
     }
-    let router = router.clone();
-    tokio::spawn(async move { route(&router, el).await });
+    let r = router.clone();
+    router.spawn(async move { route(&r, el).await });
 }
 
 fn send_error(router: &Arc<Router>, st: &Stanza, e: StanzaError) {
@@ -925,7 +945,12 @@ impl Service for MucService {
         "Chatrooms"
     }
 
-    fn handle<'a>(&'a self, router: &'a Arc<Router>, st: Stanza) -> BoxFuture<'a, ()> {
+    fn handle<'a>(
+        &'a self,
+        router: &'a Arc<Router>,
+        _origin: &'a Origin,
+        st: Stanza,
+    ) -> BoxFuture<'a, ()> {
         Box::pin(self.dispatch(router, st))
     }
 }

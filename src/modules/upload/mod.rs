@@ -51,6 +51,7 @@ use tracing::debug;
 use crate::config::UploadConfig;
 use crate::http::{SharedBaseUrls, Via};
 use crate::ns;
+use crate::router::hooks::Origin;
 use crate::router::{Router, Service};
 use crate::stanza::{Condition, ErrorType, Kind, Stanza, StanzaError};
 use crate::storage::{self, SlotGrant, Storage, UploadSlot};
@@ -433,7 +434,12 @@ impl Service for UploadService {
         "HTTP File Upload"
     }
 
-    fn handle<'a>(&'a self, router: &'a Arc<Router>, st: Stanza) -> BoxFuture<'a, ()> {
+    fn handle<'a>(
+        &'a self,
+        router: &'a Arc<Router>,
+        _origin: &'a Origin,
+        st: Stanza,
+    ) -> BoxFuture<'a, ()> {
         Box::pin(self.dispatch(router, st))
     }
 }
@@ -448,9 +454,11 @@ fn send_direct(router: &Arc<Router>, el: Element) {
         return;
     }
     if let Some(to) = to {
-        let router = router.clone();
-        tokio::spawn(async move {
-            router.route_inbound(Stanza::new_from(el), &to).await;
+        let r = router.clone();
+        router.spawn(async move {
+            let st = Stanza::new_from(el);
+            let origin = r.origin_of(&st);
+            r.route_inbound(&origin, st, &to).await;
         });
     }
 }

@@ -1,21 +1,143 @@
-//! RFC 6121 instant messaging inside the router: presence broadcast, probes, directed
-//! presence, the subscription state machine, message delivery by priority, and the hand-off
-//! to offline storage (XEP-0160).
+//! RFC 6121 presence: broadcast of a session's presence (§4.2, §4.4), probes (§4.3),
+//! directed presence (§4.6), the subscription state machine (§3, Appendix A), and
+//! what a session gets once per stream at its first available presence with a
+//! non-negative priority (pending subscription requests, §3.1.3, then
+//! [`Event::InitialPresence`] for the other modules, e.g. offline messages).
+//!
+//! It handles every presence a local session sends ([`Route::Sent`]), subscription
+//! stanzas and probes arriving for a local account ([`Route::Delivered`]; other
+//! presence for a bare JID is delivered by the router to the available sessions), and
+//! sends unavailable presence when a session ends ([`Event::SessionClosed`]).
+//!
+//! # Security
+//! A session may send directed presence to at most `limits.max_directed_presences`
+//! JIDs (each must hear of its end); more is refused with `resource-constraint`.
+//! A new roster item created by a subscription counts against `roster.max_items`.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
 use jid::{BareJid, Jid};
 use tracing::debug;
 
-use super::{Router, SessionEntry};
-use crate::modules::roster;
+use super::roster;
+use super::{Event, EventKind, Local, Module, ModuleCtx, Origin, Outcome, Route, To};
 use crate::ns;
+use crate::router::{Router, SessionEntry};
 use crate::stanza::{Condition, Kind, Stanza, StanzaError};
 use crate::storage::{RosterItem, Subscription};
 use crate::xml::Element;
 
+/// The presence module's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Most directed-presence recipients per session (`limits.max_directed_presences`).
+    pub max_directed_presences: usize,
+    /// Most items per roster (`roster.max_items`).
+    pub roster_max_items: u32,
+}
+
+/// RFC 6121 presence and subscriptions.
+pub struct PresenceModule {
+    settings: Settings,
+}
+
+impl PresenceModule {
+    /// The module with these settings.
+    pub fn new(settings: Settings) -> PresenceModule {
+        PresenceModule { settings }
+    }
+}
+
+/// The JIDs a session sent directed presence to, which must get unavailable presence
+/// at its end (§4.6.3): the module's per-session state.
+#[derive(Debug, Default)]
+struct Directed(HashSet<Jid>);
+
+static ROUTES: [Route; 7] = [
+    Route::sent(Kind::Presence, To::Host),
+    Route::sent(Kind::Presence, To::OwnAccount),
+    Route::sent(Kind::Presence, To::OtherAccount),
+    Route::sent(Kind::Presence, To::Resource),
+    Route::sent(Kind::Presence, To::Service),
+    Route::sent(Kind::Presence, To::Remote),
+    Route::delivered(Kind::Presence, Local::Bare),
+];
+
+impl Module for PresenceModule {
+    fn name(&self) -> &'static str {
+        "presence"
+    }
+    fn routes(&self) -> &'static [Route] {
+        &ROUTES
+    }
+    fn handle<'a>(&'a self, cx: &'a ModuleCtx<'a>, st: &'a Stanza) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            match cx.route {
+                Route::Sent { .. } => {
+                    if let Some(sender) = cx.session {
+                        let to = cx.to.cloned();
+                        outbound_presence(&self.settings, cx.router, sender, st.clone(), to).await;
+                    }
+                    Outcome::Handled
+                }
+                Route::Delivered { .. } => {
+                    let ptype = st.type_attr();
+                    match ptype {
+                        "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" => {
+                            if let Ok(Some(from)) = st.from() {
+                                let ptype = ptype.to_owned();
+                                subscription_in(
+                                    cx.router,
+                                    &cx.account,
+                                    &from.to_bare(),
+                                    &ptype,
+                                    st.clone(),
+                                )
+                                .await;
+                            }
+                            Outcome::Handled
+                        }
+                        // Probes from local contacts are answered at initial presence
+                        // (`probe_contacts`); remote probes need federation.
+                        "probe" => Outcome::Handled,
+                        _ => Outcome::Pass,
+                    }
+                }
+                _ => Outcome::Pass,
+            }
+        })
+    }
+    fn events(&self) -> &'static [EventKind] {
+        &[EventKind::SessionClosed]
+    }
+    fn event<'a>(&'a self, router: &'a Arc<Router>, ev: &'a Event<'a>) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Event::SessionClosed(entry) = ev {
+                session_closed(router, entry).await;
+            }
+        })
+    }
+}
+
+/// A session left the registry: if it was available, its contacts, directed-presence
+/// recipients and the account's other sessions get unavailable presence (§4.6, §4.5.2);
+/// directed presence sent without broadcast presence (e.g. only joining a room) ends
+/// with the session too (§4.6.3).
+async fn session_closed(router: &Arc<Router>, entry: &Arc<SessionEntry>) {
+    let was_available = entry.with_presence(|p| std::mem::replace(&mut p.available, false));
+    if was_available {
+        let unavailable = Element::new("presence", ns::CLIENT).with_attr("type", "unavailable");
+        broadcast_presence(router, entry, unavailable).await;
+    } else {
+        end_directed(router, entry).await;
+    }
+}
+
 /// Presence sent by a client (RFC 6121 §4): broadcast, directed, or subscription handling.
-pub(super) async fn outbound_presence(
+async fn outbound_presence(
+    settings: &Settings,
     router: &Arc<Router>,
     sender: &Arc<SessionEntry>,
     st: Stanza,
@@ -46,13 +168,13 @@ pub(super) async fn outbound_presence(
         ("" | "unavailable", Some(to)) => {
             // Directed presence (§4.6): remember recipients so they hear about the end,
             // at most `limits.max_directed_presences` of them.
-            let max = router.config().max_directed_presences;
-            let admitted = sender.with_presence(|p| {
+            let max = settings.max_directed_presences;
+            let admitted = sender.with_state(|d: &mut Directed| {
                 if !ptype.is_empty() {
-                    p.directed.remove(&to);
+                    d.0.remove(&to);
                     true
-                } else if p.directed.contains(&to) || p.directed.len() < max {
-                    p.directed.insert(to.clone());
+                } else if d.0.contains(&to) || d.0.len() < max {
+                    d.0.insert(to.clone());
                     true
                 } else {
                     false
@@ -63,14 +185,14 @@ pub(super) async fn outbound_presence(
                     .with_text("too many directed presence recipients");
                 return router.bounce(sender, &st, err);
             }
-            router.route_inbound(st, &to).await;
+            router.route_inbound(&Origin::Session, st, &to).await;
         }
         ("subscribe" | "subscribed" | "unsubscribe" | "unsubscribed", Some(to)) => {
             let user = sender.full.to_bare();
             let contact = to.to_bare();
-            subscription_out(router, &user, &contact, &ptype, st).await;
+            subscription_out(settings, router, &user, &contact, &ptype, st).await;
         }
-        ("error", Some(to)) => router.route_inbound(st, &to).await,
+        ("error", Some(to)) => router.route_inbound(&Origin::Session, st, &to).await,
         // Probes are the server's business (§4.3); a client's probe and anything else are ignored.
         _ => {}
     }
@@ -87,11 +209,7 @@ fn priority_of(el: &Element) -> i8 {
 /// presence also to the sending session itself: "an entity is implicitly subscribed to
 /// its own presence", §4.2.2) and, for unavailable presence, every directed-presence
 /// recipient.
-pub(super) async fn broadcast_presence(
-    router: &Arc<Router>,
-    sender: &Arc<SessionEntry>,
-    mut el: Element,
-) {
+async fn broadcast_presence(router: &Arc<Router>, sender: &Arc<SessionEntry>, mut el: Element) {
     let user = sender.full.to_bare();
     let from = Jid::from(sender.full.clone());
     el.set_attr("from", from.as_str());
@@ -122,7 +240,7 @@ pub(super) async fn broadcast_presence(
         }
     }
     if unavailable {
-        let directed: Vec<Jid> = sender.with_presence(|p| p.directed.drain().collect());
+        let directed: Vec<Jid> = sender.with_state(|d: &mut Directed| d.0.drain().collect());
         for j in directed
             .into_iter()
             .filter(|j| !sent_to.contains(&j.to_bare().into()))
@@ -134,8 +252,8 @@ pub(super) async fn broadcast_presence(
 
 /// Sends unavailable presence to every directed-presence recipient of a session that
 /// never sent broadcast presence, when it ends (RFC 6121 §4.6.3).
-pub(super) async fn end_directed(router: &Arc<Router>, sender: &Arc<SessionEntry>) {
-    let directed: Vec<Jid> = sender.with_presence(|p| p.directed.drain().collect());
+async fn end_directed(router: &Arc<Router>, sender: &Arc<SessionEntry>) {
+    let directed: Vec<Jid> = sender.with_state(|d: &mut Directed| d.0.drain().collect());
     let el = Element::new("presence", ns::CLIENT)
         .with_attr("type", "unavailable")
         .with_attr("from", sender.full.as_str());
@@ -148,7 +266,7 @@ async fn send_presence_copy(router: &Arc<Router>, el: &Element, to: &Jid) {
     let mut copy = el.clone();
     copy.set_attr("to", to.as_str());
     if let Ok(st) = Stanza::from_element(copy, ns::CLIENT) {
-        router.route_inbound(st, to).await;
+        router.route_inbound(&Origin::Server, st, to).await;
     }
 }
 
@@ -196,129 +314,7 @@ async fn deliver_stored(router: &Arc<Router>, sender: &Arc<SessionEntry>) {
             sender.send(el);
         }
     }
-    crate::modules::offline::deliver(router, sender).await;
-}
-
-/// Delivers a stanza to a local JID by RFC 6121 §8.5.
-pub(super) async fn deliver_local(router: &Arc<Router>, st: Stanza, to: &Jid) {
-    let Some(_node) = to.node() else {
-        // Addressed to the domain itself: messages are not handled by the server.
-        if st.kind() == Kind::Message {
-            bounce_to_sender(router, &st, Condition::ServiceUnavailable).await;
-        }
-        return;
-    };
-    let bare = to.to_bare();
-    let sessions = router.sessions_of(&bare);
-    if let Some(res) = to.resource() {
-        if let Some(s) = sessions.iter().find(|s| s.full.resource() == res) {
-            if (st.kind() != Kind::Presence
-                || s.with_presence(|p| p.available)
-                || st.type_attr() != "")
-                && let Err(el) = s.try_send(st.into_element())
-            {
-                router.not_queued(Stanza::new_from(el), false).await;
-            }
-            return;
-        }
-        // §8.5.3.2: no such resource.
-        match (st.kind(), st.type_attr()) {
-            (Kind::Message, "normal" | "chat") => {} // Treated as addressed to the bare JID.
-            (Kind::Message, "groupchat") | (Kind::Iq, "get" | "set") => {
-                return bounce_to_sender(router, &st, Condition::ServiceUnavailable).await;
-            }
-            (Kind::Presence, "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed") => {}
-            _ => return,
-        }
-    }
-    match st.kind() {
-        Kind::Message => deliver_message_to_bare(router, st, &bare, &sessions).await,
-        Kind::Presence => deliver_presence_to_bare(router, st, &bare, &sessions).await,
-        Kind::Iq => {
-            // IQs to another account's bare JID are answered by the server for the account;
-            // the router's module table has no handler here yet.
-            if matches!(st.type_attr(), "get" | "set") {
-                bounce_to_sender(router, &st, Condition::ServiceUnavailable).await;
-            }
-        }
-    }
-}
-
-async fn deliver_message_to_bare(
-    router: &Arc<Router>,
-    st: Stanza,
-    bare: &BareJid,
-    sessions: &[Arc<SessionEntry>],
-) {
-    let mtype = st.type_attr().to_owned();
-    if mtype == "groupchat" {
-        return bounce_to_sender(router, &st, Condition::ServiceUnavailable).await;
-    }
-    if mtype == "error" {
-        return; // §8.5.2.1.1: silently ignored.
-    }
-    let avail: Vec<(i8, &Arc<SessionEntry>)> = sessions
-        .iter()
-        .filter_map(|s| {
-            s.with_presence(|p| (p.available && p.priority >= 0).then_some((p.priority, s)))
-        })
-        .collect();
-    if let Some(max) = avail.iter().map(|(p, _)| *p).max() {
-        // normal/chat: the sessions with the highest priority; headline: all non-negative.
-        let mut queued = false;
-        for (p, s) in &avail {
-            if mtype == "headline" || *p == max {
-                queued |= s.send(st.el().clone());
-            }
-        }
-        if !queued {
-            // Every chosen session's queue is full: offline storage or a bounce.
-            router.not_queued(st, true).await;
-        }
-        return;
-    }
-    if mtype == "headline" {
-        return;
-    }
-    let exists = match router.storage().account_exists(bare.as_str()).await {
-        Ok(e) => e,
-        Err(e) => {
-            debug!(error = %e, "account lookup failed");
-            return bounce_to_sender(router, &st, Condition::InternalServerError).await;
-        }
-    };
-    if !exists {
-        return bounce_to_sender(router, &st, Condition::ServiceUnavailable).await;
-    }
-    crate::modules::offline::store(router, st, bare).await;
-}
-
-async fn deliver_presence_to_bare(
-    router: &Arc<Router>,
-    st: Stanza,
-    bare: &BareJid,
-    sessions: &[Arc<SessionEntry>],
-) {
-    let ptype = st.type_attr().to_owned();
-    match ptype.as_str() {
-        "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" => {
-            let Ok(Some(from)) = st.from() else { return };
-            subscription_in(router, bare, &from.to_bare(), &ptype, st).await;
-        }
-        "probe" => {}
-        _ => {
-            for s in sessions.iter().filter(|s| s.with_presence(|p| p.available)) {
-                let mut copy = st.el().clone();
-                copy.set_attr("to", s.full.as_str());
-                s.send(copy);
-            }
-        }
-    }
-}
-
-/// Sends the error reply for a stanza to its (local) sender.
-pub(super) async fn bounce_to_sender(router: &Arc<Router>, st: &Stanza, cond: Condition) {
-    router.bounce_to_sender(st, StanzaError::from_condition(cond));
+    router.emit(Event::InitialPresence(sender)).await;
 }
 
 fn presence(ptype: &str, from: &BareJid, to: &BareJid) -> Stanza {
@@ -378,6 +374,7 @@ fn remove_from(s: Subscription) -> Subscription {
 
 /// Outbound subscription stanza from `user` about `contact` (RFC 6121 §3, Appendix A.2).
 async fn subscription_out(
+    settings: &Settings,
     router: &Arc<Router>,
     user: &BareJid,
     contact: &BareJid,
@@ -445,7 +442,7 @@ async fn subscription_out(
         // A new item counts against `roster.max_items`; changing an existing one never
         // fails on the quota.
         let max = if is_new {
-            router.config().roster_max_items
+            settings.roster_max_items
         } else {
             u32::MAX
         };
@@ -460,7 +457,7 @@ async fn subscription_out(
                         .add_pending_subscription(user.as_str(), contact.as_str(), &request)
                         .await;
                 }
-                return router.bounce_to_sender(&st, roster::roster_full());
+                return router.bounce_to_sender(&Origin::Session, &st, roster::roster_full());
             }
             Err(_) => return,
         }
@@ -471,7 +468,9 @@ async fn subscription_out(
     for c in st.el().children() {
         out.el_mut().push_child(c.clone());
     }
-    router.route_inbound(out, &Jid::from(contact.clone())).await;
+    router
+        .route_inbound(&Origin::Server, out, &Jid::from(contact.clone()))
+        .await;
     if send_own_presence {
         for s in router.sessions_of(user) {
             let last = s.with_presence(|p| if p.available { p.last.clone() } else { None });
@@ -479,7 +478,9 @@ async fn subscription_out(
                 p.set_attr("from", s.full.as_str());
                 p.set_attr("to", contact.as_str());
                 if let Ok(st) = Stanza::from_element(p, ns::CLIENT) {
-                    router.route_inbound(st, &Jid::from(contact.clone())).await;
+                    router
+                        .route_inbound(&Origin::Server, st, &Jid::from(contact.clone()))
+                        .await;
                 }
             }
         }
@@ -497,7 +498,11 @@ async fn send_unavailable_from_all(router: &Arc<Router>, user: &BareJid, contact
                 .with_attr("from", s.full.as_str())
                 .with_attr("to", contact.as_str());
             router
-                .route_inbound(Stanza::new_from(el), &Jid::from(contact.clone()))
+                .route_inbound(
+                    &Origin::Server,
+                    Stanza::new_from(el),
+                    &Jid::from(contact.clone()),
+                )
                 .await;
         }
     }
@@ -537,7 +542,7 @@ async fn subscription_in(
                 // Already approved: auto-reply (§3.1.3).
                 let reply = presence("subscribed", user, contact);
                 router
-                    .route_inbound(reply, &Jid::from(contact.clone()))
+                    .route_inbound(&Origin::Server, reply, &Jid::from(contact.clone()))
                     .await;
                 return;
             }
@@ -601,7 +606,7 @@ async fn subscription_in(
 
 /// Outbound cancellation when the user removes a contact from the roster (§2.5.2):
 /// `unsubscribe` if subscribed to the contact, `unsubscribed` if the contact is subscribed.
-pub(crate) async fn roster_removed(router: &Arc<Router>, user: &BareJid, old: &RosterItem) {
+pub async fn roster_removed(router: &Arc<Router>, user: &BareJid, old: &RosterItem) {
     let Ok(contact) = BareJid::new(&old.jid) else {
         return;
     };
@@ -612,6 +617,7 @@ pub(crate) async fn roster_removed(router: &Arc<Router>, user: &BareJid, old: &R
     if matches!(old.subscription, Subscription::To | Subscription::Both) || old.ask {
         router
             .route_inbound(
+                &Origin::Server,
                 presence("unsubscribe", user, &contact),
                 &Jid::from(contact.clone()),
             )
@@ -621,6 +627,7 @@ pub(crate) async fn roster_removed(router: &Arc<Router>, user: &BareJid, old: &R
         send_unavailable_from_all(router, user, &contact).await;
         router
             .route_inbound(
+                &Origin::Server,
                 presence("unsubscribed", user, &contact),
                 &Jid::from(contact.clone()),
             )
