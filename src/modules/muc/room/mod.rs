@@ -14,12 +14,16 @@
 //! - `admin`: role and affiliation administration (§8, §9, §10.3–§10.7);
 //! - `owner`: room configuration and destruction (§10.1, §10.2, §10.9);
 //! - `invitations`: mediated invitations and declines (§7.8.2).
+//!
+//! The unit tests (`tests`) drive a [`Room`] directly and look at what [`Out`] holds.
 
 mod admin;
 mod invitations;
 mod join;
 mod messages;
 mod owner;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
