@@ -730,3 +730,6 @@ fn random_resource() -> Result<ResourcePart, BindError> {
         .map(|r| r.into_owned())
         .map_err(|_| BindError::BadResource)
 }
+
+#[cfg(test)]
+mod tests;
