@@ -12,6 +12,7 @@ mod ping;
 pub mod presence;
 pub mod roster;
 mod session;
+mod time;
 pub mod upload;
 mod version;
 
@@ -45,6 +46,7 @@ pub fn all(config: &Config, pastebin: Option<Arc<pastebin::Pastebin>>) -> Vec<Ar
         )),
         Arc::new(ping::PingModule),
         Arc::new(disco::DiscoModule),
+        Arc::new(time::TimeModule),
     ];
     if let Some(p) = pastebin {
         v.push(Arc::new(pastebin::PastebinModule::new(p)));

@@ -71,6 +71,42 @@ async fn disco_info_items_and_ping() {
     assert_eq!(r.attr("from"), Some("localhost"));
 }
 
+/// XEP-0202 §3: the server's time is UTC with a zero offset, close to the test's clock,
+/// and the feature is advertised.
+#[tokio::test]
+async fn entity_time_is_utc() {
+    let server = Server::start();
+    let mut c = alice(&server).await;
+    let before = std::time::SystemTime::now();
+    let r = c
+        .iq(
+            "t1",
+            "<iq type='get' id='t1' to='localhost'><time xmlns='urn:xmpp:time'/></iq>",
+        )
+        .await;
+    assert_eq!(r.attr("type"), Some("result"));
+    let t = r.get_child("time", "urn:xmpp:time").expect("time payload");
+    let text = |n: &str| t.get_child(n, "urn:xmpp:time").map(|e| e.text());
+    assert_eq!(text("tzo").as_deref(), Some("+00:00"));
+    let utc = text("utc").expect("utc");
+    let parsed = time::OffsetDateTime::parse(&utc, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{utc}: {e}"));
+    assert!(utc.ends_with('Z'), "{utc}");
+    let secs = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    };
+    let diff = parsed.unix_timestamp() - secs(before);
+    assert!((-2..=5).contains(&diff), "{utc} is {diff} s from now");
+
+    let r = c
+        .iq(
+            "i1",
+            &format!("<iq type='get' id='i1' to='localhost'><query xmlns='{DISCO_INFO}'/></iq>"),
+        )
+        .await;
+    assert!(features(&r).iter().any(|f| f == "urn:xmpp:time"));
+}
+
 /// XEP-0092 §2: name `allium` and its version, and never `<os/>` (privacy).
 #[tokio::test]
 async fn software_version_without_os() {
