@@ -41,6 +41,9 @@ use crate::ns;
 use crate::stanza::StreamCondition;
 use crate::xml::{Element, StreamEvent, StreamHeader};
 
+#[cfg(test)]
+mod tests;
+
 /// Why a negotiation step ended the stream.
 #[derive(Debug, thiserror::Error)]
 pub enum NegotiationError {
