@@ -10,8 +10,9 @@
 //! - [`ns`]: namespace constants, each with its RFC/XEP.
 //! - [`stanza`]: stanza and stream errors, typed views of message/presence/iq (pure).
 //! - [`auth`]: SASL mechanisms (SCRAM-SHA-1/256 with -PLUS, PLAIN) and argon2id.
-//! - [`tls`]: rustls server configuration, self-signed certificates, fingerprints.
-//! - [`stream`]: transports (TCP, TLS) and the byte/element loop of one stream.
+//! - [`tls`]: rustls server and client configuration, self-signed certificates, fingerprints.
+//! - [`stream`]: transports (TCP, TLS accepted or opened) and the byte/element loop of one
+//!   stream; `stream::negotiate`: the RFC 6120 negotiation steps, from either end.
 //! - [`c2s`]: client sessions: STARTTLS / direct TLS, SASL, resource binding.
 //! - [`router`]: where every JID is connected; local and remote delivery.
 //! - [`http`]: the HTTP listener (uploads, pastes, fingerprints page), base URLs.
