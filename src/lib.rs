@@ -25,9 +25,10 @@
 //! - [`stanza`]: stanza and stream errors, typed views of message/presence/iq (pure).
 //! - [`config`]: the TOML configuration, its documented defaults and validation.
 //! - [`auth`]: SASL mechanisms (SCRAM-SHA-1/256 with -PLUS, PLAIN) and argon2id.
-//! - [`tls`]: rustls server configuration, self-signed certificates, fingerprints.
+//! - [`tls`]: rustls server and client configuration, self-signed certificates, fingerprints.
 //! - [`storage`]: typed repositories over SQLite; the only place with SQL.
-//! - [`stream`]: transports (TCP, TLS) and the byte/element loop of one stream.
+//! - [`stream`]: transports (TCP, TLS accepted or opened) and the byte/element loop of one
+//!   stream; `stream::negotiate`: the RFC 6120 negotiation steps, from either end.
 //! - [`http`]: the HTTP listener (uploads, pastes, fingerprints page), base URLs.
 //! - [`tor`]: the embedded Tor client (Arti), the onion service and its key, outbound
 //!   via Tor; accepted onion streams go to a dispatch callback by listener kind.

@@ -1,4 +1,5 @@
-//! TLS for every client stream: rustls server configuration, certificates and fingerprints.
+//! TLS for every stream: rustls server and client configuration, certificates and
+//! fingerprints.
 //!
 //! allium serves TLS 1.2 and 1.3 (the minimum is configurable to 1.3), with rustls' safe
 //! defaults: no compression, no renegotiation, forward-secret suites only (RFC 7590).
@@ -294,6 +295,38 @@ pub fn server_config(
         cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
         cfg.send_tls13_tickets = 0;
     }
+    Ok(Arc::new(cfg))
+}
+
+/// Builds the rustls client configuration for streams allium opens (RFC 6120 §5 from
+/// the initiating side, XEP-0368 direct TLS): TLS 1.2 and 1.3 (`tls13_only` drops 1.2),
+/// the server certificate checked against `roots` and the name the stream is for
+/// (rustls' WebPKI verifier), SNI sent, and `alpn` offered in order (e.g.
+/// [`crate::stream::ALPN_XMPP_SERVER`]; empty offers none).
+///
+/// No TLS session is resumed: a resumed session would link two connections to the same
+/// peer, as on the server side without `session_resumption` ([`server_config`]).
+///
+/// # Errors
+/// [`Error::Rustls`] when rustls refuses the protocol versions.
+pub fn client_config(
+    roots: rustls::RootCertStore,
+    alpn: &[&[u8]],
+    tls13_only: bool,
+) -> Result<Arc<rustls::ClientConfig>, Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&'static rustls::SupportedProtocolVersion] = if tls13_only {
+        &[&rustls::version::TLS13]
+    } else {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    };
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .map_err(Error::Rustls)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    cfg.resumption = rustls::client::Resumption::disabled();
     Ok(Arc::new(cfg))
 }
 

@@ -50,8 +50,12 @@ use crate::router::hooks::{ElementOutcome, Event};
 use crate::router::{BindError, Outbound, Router, SessionEntry};
 use crate::stanza::{Condition, Stanza, StanzaError, StreamCondition};
 use crate::storage::Storage;
-use crate::stream::{ReadError, Transport, XmlStream, server_header};
-use crate::xml::{Element, Limits, StreamEvent, StreamHeader};
+use crate::stream::negotiate::{
+    Deadlines, accept_direct_tls, accept_header, accept_starttls, fail_read, next_element,
+    refuse_starttls, starttls_feature,
+};
+use crate::stream::{Transport, XmlStream};
+use crate::xml::{Element, Limits, StreamEvent};
 use ratelimit::{Attempt, AuthLimiter, Key};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -172,10 +176,10 @@ type Negotiated<S> = (
     CancellationToken,
 );
 
-struct Auth {
-    account: BareJid,
-}
-
+/// Runs the negotiation of a client stream (RFC 6120 §4.3) up to a bound resource,
+/// one round per stream: header and features, then the step they offer (TLS, SASL,
+/// binding), until the stream restarts (after TLS, after SASL) or a resource is bound.
+/// `None` when the stream ended; the client has been answered.
 async fn negotiate<S>(
     cx: &Arc<C2sContext>,
     io: S,
@@ -187,258 +191,195 @@ async fn negotiate<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let start = tokio::time::Instant::now();
-    let handshake_deadline = start + cx.handshake_timeout;
-    let tls_deadline = (start + cx.pretls_timeout).min(handshake_deadline);
+    let deadlines = Deadlines::new(
+        tokio::time::Instant::now(),
+        cx.pretls_timeout,
+        cx.handshake_timeout,
+    );
     let transport = match entry {
         Entry::StartTls => Transport::Plain(io),
-        Entry::DirectTls => match tokio::time::timeout_at(tls_deadline, cx.tls.accept(io)).await {
-            Ok(Ok(t)) => Transport::Tls(Box::new(t)),
-            Ok(Err(_)) => {
-                debug!("TLS handshake failed");
-                return None;
-            }
-            Err(_) => {
-                debug!("TLS handshake timed out");
-                return None;
-            }
-        },
+        Entry::DirectTls => accept_direct_tls(io, &cx.tls, deadlines.tls).await.ok()?,
     };
     let mut stream = XmlStream::new(transport, cx.limits);
     stream.set_write_timeout(Some(cx.write_timeout));
     // Reads during negotiation end with `connection-timeout` at the deadline: the
     // pre-TLS one until TLS is up, then the handshake one (the caller's timeout stays
     // as a backstop).
-    stream.set_deadline(Some(if stream.transport().is_tls() {
-        handshake_deadline
-    } else {
-        tls_deadline
-    }));
-    let mut auth: Option<Auth> = None;
+    stream.set_deadline(Some(deadlines.for_transport(stream.transport())));
+    let mut account: Option<BareJid> = None;
     let mut domain = cx.default_domain.clone();
     loop {
-        // A new stream: header, then features.
-        let header = match read_header(&mut stream).await {
-            Ok(h) => h,
-            Err(cond) => {
-                send_header(&mut stream, &domain).await;
-                stream.close_with(cond).await;
-                return None;
-            }
-        };
-        if let Some(cond) = check_header(cx, &header, &mut domain) {
-            send_header(&mut stream, &domain).await;
-            stream.close_with(Some(cond)).await;
-            return None;
-        }
-        send_header(&mut stream, &domain).await;
+        let is_local = |d: &str| cx.router.is_local_domain(d);
+        accept_header(&mut stream, ns::CLIENT, &mut domain, is_local)
+            .await
+            .ok()?;
         let secure = stream.transport().is_tls();
         let exporter = stream.transport().tls_exporter();
         let features = features(
             secure,
-            auth.is_some(),
+            account.is_some(),
             &channel_binding(cx, &exporter),
             &cx.router,
         );
-        if stream.send(&features).await.is_err() {
+        stream.send(&features).await.ok()?;
+        if !secure {
+            stream = require_tls(cx, stream, &deadlines).await?;
+            continue;
+        }
+        match &account {
+            None => {
+                let a = authenticate(cx, &mut stream, &domain, source, exporter).await?;
+                account = Some(a);
+                // The restart after SASL success (RFC 6120 §6.4.6).
+                stream.reset();
+            }
+            Some(a) => return bind(cx, stream, a, sid, via).await,
+        }
+    }
+}
+
+/// Before TLS only `<starttls/>` is accepted (RFC 6120 §5.3.1); the stream returned is
+/// the restarted one over TLS, its reads bounded by the handshake deadline. `<auth/>`
+/// in the clear gets `encryption-required` and `policy-violation`, anything else
+/// `not-authorized`.
+async fn require_tls<S>(
+    cx: &C2sContext,
+    mut stream: XmlStream<S>,
+    deadlines: &Deadlines,
+) -> Option<XmlStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let el = next_element(&mut stream).await.ok()?;
+    if el.is("starttls", ns::TLS) {
+        let mut stream = accept_starttls(stream, &cx.tls, deadlines.tls).await.ok()?;
+        stream.set_deadline(Some(deadlines.handshake));
+        return Some(stream);
+    }
+    if el.is("auth", ns::SASL) {
+        let _ = stream
+            .send(&sasl_failure(SaslFailure::EncryptionRequired))
+            .await;
+        stream
+            .close_with(Some(StreamCondition::PolicyViolation))
+            .await;
+        return None;
+    }
+    stream
+        .close_with(Some(StreamCondition::NotAuthorized))
+        .await;
+    None
+}
+
+/// Over TLS, before authentication: SASL exchanges (RFC 6120 §6) until one succeeds,
+/// giving the account. A second `<starttls/>` is refused (§5.4.2.2), anything else
+/// gets `not-authorized`.
+async fn authenticate<S>(
+    cx: &Arc<C2sContext>,
+    stream: &mut XmlStream<S>,
+    domain: &str,
+    source: Key,
+    exporter: Option<Vec<u8>>,
+) -> Option<BareJid>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    loop {
+        let el = next_element(stream).await.ok()?;
+        if el.is("auth", ns::SASL) {
+            match sasl(cx, stream, &el, domain, source, exporter.clone()).await {
+                SaslOutcome::Success(account) => return Some(account),
+                SaslOutcome::Failed => continue,
+                SaslOutcome::Closed => return None,
+            }
+        }
+        if el.is("starttls", ns::TLS) {
+            refuse_starttls(stream).await;
             return None;
         }
-        // Elements until the stream restarts (STARTTLS, SASL success) or a session is bound.
-        loop {
-            let el = match stream.next().await {
-                Ok(StreamEvent::Element(el)) => el,
-                Ok(StreamEvent::StreamClose) => {
-                    stream.close_with(None).await;
-                    return None;
-                }
-                Ok(StreamEvent::StreamOpen(_)) => {
-                    stream
-                        .close_with(Some(StreamCondition::NotWellFormed))
-                        .await;
-                    return None;
-                }
-                Err(e) => {
-                    fail_read(&mut stream, e).await;
-                    return None;
-                }
-            };
-            if !secure {
-                if el.is("starttls", ns::TLS) {
-                    if stream
-                        .send(&Element::new("proceed", ns::TLS))
-                        .await
-                        .is_err()
-                    {
-                        return None;
-                    }
-                    stream = match tokio::time::timeout_at(tls_deadline, stream.starttls(&cx.tls))
-                        .await
-                    {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            debug!(error = %e, "STARTTLS failed");
-                            return None;
-                        }
-                        Err(_) => {
-                            debug!("STARTTLS timed out");
-                            return None;
-                        }
-                    };
-                    stream.set_deadline(Some(handshake_deadline));
-                    break;
-                }
-                if el.is("auth", ns::SASL) {
-                    let _ = stream
-                        .send(&sasl_failure(SaslFailure::EncryptionRequired))
-                        .await;
-                    stream
-                        .close_with(Some(StreamCondition::PolicyViolation))
-                        .await;
-                    return None;
-                }
+        stream
+            .close_with(Some(StreamCondition::NotAuthorized))
+            .await;
+        return None;
+    }
+}
+
+/// Authenticated: resource binding (RFC 6120 §7) until a resource is bound. Other
+/// stanzas get a `not-authorized` error; a non-stanza closes the stream with
+/// `unsupported-stanza-type`. The bound stream has no read deadline.
+async fn bind<S>(
+    cx: &Arc<C2sContext>,
+    mut stream: XmlStream<S>,
+    account: &BareJid,
+    sid: String,
+    via: Via,
+) -> Option<Negotiated<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    loop {
+        let el = next_element(&mut stream).await.ok()?;
+        let st = match Stanza::from_element(el, ns::CLIENT) {
+            Ok(st) => st,
+            Err(_) => {
                 stream
-                    .close_with(Some(StreamCondition::NotAuthorized))
+                    .close_with(Some(StreamCondition::UnsupportedStanzaType))
                     .await;
                 return None;
             }
-            let Some(a) = &auth else {
-                if el.is("auth", ns::SASL) {
-                    match sasl(cx, &mut stream, &el, &domain, source, exporter.clone()).await {
-                        SaslOutcome::Success(account) => {
-                            auth = Some(Auth { account });
-                            stream.reset();
-                            break;
-                        }
-                        SaslOutcome::Failed => continue,
-                        SaslOutcome::Closed => return None,
-                    }
-                }
-                if el.is("starttls", ns::TLS) {
-                    let _ = stream.send(&Element::new("failure", ns::TLS)).await;
-                    stream.close_with(None).await;
-                    return None;
-                }
-                stream
-                    .close_with(Some(StreamCondition::NotAuthorized))
-                    .await;
+        };
+        let is_bind = st.iq_type().is_some()
+            && st.el().attr("type") == Some("set")
+            && st.payload().is_some_and(|p| p.is("bind", ns::BIND));
+        if !is_bind {
+            if let Some(reply) = st.error_reply(&Condition::NotAuthorized.into())
+                && stream.send(&reply).await.is_err()
+            {
                 return None;
-            };
-            // Authenticated: resource binding (RFC 6120 §7).
-            let st = match Stanza::from_element(el, ns::CLIENT) {
-                Ok(st) => st,
-                Err(_) => {
-                    stream
-                        .close_with(Some(StreamCondition::UnsupportedStanzaType))
-                        .await;
+            }
+            continue;
+        }
+        let requested = st
+            .payload()
+            .and_then(|b| b.get_child("resource", ns::BIND))
+            .map(|r| r.text())
+            .filter(|r| !r.is_empty());
+        let kill = cx.shutdown.child_token();
+        match cx.router.bind(
+            account,
+            requested.as_deref(),
+            sid.clone(),
+            kill.clone(),
+            via == Via::Onion,
+        ) {
+            Ok((session, rx)) => {
+                let result = st
+                    .iq_result(Some(Element::new("bind", ns::BIND).child(
+                        Element::new("jid", ns::BIND).with_text(session.full.to_string()),
+                    )));
+                if stream.send(&result).await.is_err() {
+                    cx.router.unbind(&session).await;
                     return None;
                 }
-            };
-            let is_bind = st.iq_type().is_some()
-                && st.el().attr("type") == Some("set")
-                && st.payload().is_some_and(|p| p.is("bind", ns::BIND));
-            if !is_bind {
-                if let Some(reply) = st.error_reply(&Condition::NotAuthorized.into())
+                debug!("resource bound");
+                stream.set_deadline(None);
+                return Some((stream, session, rx, kill));
+            }
+            Err(e) => {
+                let err = match e {
+                    BindError::BadResource => StanzaError::from_condition(Condition::BadRequest),
+                    BindError::TooManyResources => {
+                        StanzaError::from_condition(Condition::ResourceConstraint)
+                            .with_text("too many sessions for this account")
+                    }
+                };
+                if let Some(reply) = st.error_reply(&err)
                     && stream.send(&reply).await.is_err()
                 {
                     return None;
                 }
-                continue;
-            }
-            let requested = st
-                .payload()
-                .and_then(|b| b.get_child("resource", ns::BIND))
-                .map(|r| r.text())
-                .filter(|r| !r.is_empty());
-            let kill = cx.shutdown.child_token();
-            match cx.router.bind(
-                &a.account,
-                requested.as_deref(),
-                sid.clone(),
-                kill.clone(),
-                via == Via::Onion,
-            ) {
-                Ok((session, rx)) => {
-                    let result =
-                        st.iq_result(Some(Element::new("bind", ns::BIND).child(
-                            Element::new("jid", ns::BIND).with_text(session.full.to_string()),
-                        )));
-                    if stream.send(&result).await.is_err() {
-                        cx.router.unbind(&session).await;
-                        return None;
-                    }
-                    debug!("resource bound");
-                    stream.set_deadline(None);
-                    return Some((stream, session, rx, kill));
-                }
-                Err(e) => {
-                    let err = match e {
-                        BindError::BadResource => {
-                            StanzaError::from_condition(Condition::BadRequest)
-                        }
-                        BindError::TooManyResources => {
-                            StanzaError::from_condition(Condition::ResourceConstraint)
-                                .with_text("too many sessions for this account")
-                        }
-                    };
-                    if let Some(reply) = st.error_reply(&err)
-                        && stream.send(&reply).await.is_err()
-                    {
-                        return None;
-                    }
-                }
             }
         }
-    }
-}
-
-async fn read_header<S>(stream: &mut XmlStream<S>) -> Result<StreamHeader, Option<StreamCondition>>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-{
-    match stream.next().await {
-        Ok(StreamEvent::StreamOpen(h)) => Ok(h),
-        Ok(_) => Err(Some(StreamCondition::NotWellFormed)),
-        Err(e) => Err(e.condition()),
-    }
-}
-
-/// RFC 6120 §4.7: namespace, `to` and `version` of the client's header.
-fn check_header(cx: &C2sContext, h: &StreamHeader, domain: &mut String) -> Option<StreamCondition> {
-    if let Some(to) = &h.to {
-        match jid::DomainPart::new(to) {
-            Ok(d) if cx.router.is_local_domain(d.as_str()) => *domain = d.as_str().to_owned(),
-            _ => return Some(StreamCondition::HostUnknown),
-        }
-    }
-    if h.default_ns != ns::CLIENT {
-        return Some(StreamCondition::InvalidNamespace);
-    }
-    let major = h
-        .version
-        .as_deref()
-        .and_then(|v| v.split('.').next())
-        .and_then(|m| m.parse::<u32>().ok());
-    if major != Some(1) {
-        return Some(StreamCondition::UnsupportedVersion);
-    }
-    None
-}
-
-async fn send_header<S>(stream: &mut XmlStream<S>, domain: &str)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-{
-    let id = format!("{:032x}", rand::random::<u128>());
-    let _ = stream.send_raw(server_header(domain, &id).as_bytes()).await;
-}
-
-async fn fail_read<S>(stream: &mut XmlStream<S>, e: ReadError)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-{
-    debug!(error = %e, "stream read ended");
-    if let Some(c) = e.condition() {
-        stream.close_with(Some(c)).await;
     }
 }
 
@@ -465,7 +406,7 @@ fn features(secure: bool, authenticated: bool, cb: &ChannelBinding, router: &Rou
     let channel_binding = !cb_types.is_empty();
     let mut f = Element::new("features", ns::STREAM);
     if !secure {
-        f.push_child(Element::new("starttls", ns::TLS).child(Element::new("required", ns::TLS)));
+        f.push_child(starttls_feature(true));
     } else if !authenticated {
         let mut mechs = Element::new("mechanisms", ns::SASL);
         for m in Mechanism::offered(channel_binding) {
@@ -1040,3 +981,4 @@ where
     }
     stream.send(el).await
 }
+

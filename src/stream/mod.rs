@@ -1,14 +1,20 @@
 //! One XML stream over one transport (RFC 6120 §4): bytes in, top-level elements out.
 //!
 //! [`Transport`] hides whether bytes travel in the clear (only until STARTTLS) or inside
-//! TLS; it is generic over the underlying byte stream, so TCP connections and (later)
-//! onion service streams share the session code. [`XmlStream`] owns the transport, the
-//! sans-IO [`StreamParser`] and the write path.
+//! TLS, from either end of the connection: TLS accepted by a listener
+//! ([`accept_tls`], [`XmlStream::starttls`]) and TLS opened towards a peer
+//! ([`connect_tls`], [`XmlStream::starttls_connect`]) give the same type, so a session's
+//! code does not depend on who dialled. It is generic over the underlying byte stream,
+//! so TCP connections and onion service streams share the session code. [`XmlStream`]
+//! owns the transport, the sans-IO [`StreamParser`] and the write path; [`negotiate`]
+//! holds the RFC 6120 negotiation steps (stream headers, features, STARTTLS, restarts)
+//! that sessions compose.
 //!
 //! # Security
-//! STARTTLS upgrades refuse any bytes the client pipelined after `<starttls/>` (the
-//! plaintext command-injection class of bugs, CVE-2011-0411 and its XMPP cousins): such
-//! bytes would otherwise be processed as if they had arrived over TLS.
+//! STARTTLS upgrades refuse any bytes the peer pipelined after `<starttls/>` (or, on the
+//! initiating side, after `<proceed/>`): the plaintext command-injection class of bugs,
+//! CVE-2011-0411 and its XMPP cousins. Such bytes would otherwise be processed as if
+//! they had arrived over TLS.
 //!
 //! Each write must finish within the write timeout ([`XmlStream::set_write_timeout`]),
 //! so a peer that stops reading cannot hold a session forever. A write that timed out,
@@ -16,13 +22,17 @@
 //! close) leaves the stream [broken](XmlStream::is_broken): it may end mid-element, so
 //! nothing more is written to it.
 
+pub mod negotiate;
+
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsStream;
 
 use crate::ns;
 use crate::stanza::StreamCondition;
@@ -32,11 +42,18 @@ use crate::xml::{Element, Limits, ParseError, StreamEvent, StreamParser};
 /// element needs.
 const READ_CHUNK: usize = 4096;
 
+/// The ALPN protocol name of a client-to-server stream over direct TLS (XEP-0368 §3).
+pub const ALPN_XMPP_CLIENT: &[u8] = b"xmpp-client";
+
+/// The ALPN protocol name of a server-to-server stream over direct TLS (XEP-0368 §3).
+pub const ALPN_XMPP_SERVER: &[u8] = b"xmpp-server";
+
 /// A byte stream: in the clear or inside TLS.
 pub enum Transport<S> {
     /// Before STARTTLS (never used for authentication).
     Plain(S),
-    /// After STARTTLS or on a direct TLS listener (XEP-0368).
+    /// After STARTTLS or on direct TLS (XEP-0368), accepted from a peer
+    /// ([`TlsStream::Server`]) or opened towards one ([`TlsStream::Client`]).
     Tls(Box<TlsStream<S>>),
 }
 
@@ -50,16 +67,35 @@ impl<S> Transport<S> {
     /// "EXPORTER-Channel-Binding", no context), only on TLS 1.3 where it is safe without
     /// the extended master secret; `None` otherwise.
     pub fn tls_exporter(&self) -> Option<Vec<u8>> {
+        let Transport::Tls(t) = self else {
+            return None;
+        };
+        if t.get_ref().1.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
+            return None;
+        }
+        const LABEL: &[u8] = b"EXPORTER-Channel-Binding";
+        match &**t {
+            TlsStream::Server(s) => s.get_ref().1.export_keying_material([0u8; 32], LABEL, None),
+            TlsStream::Client(c) => c.get_ref().1.export_keying_material([0u8; 32], LABEL, None),
+        }
+        .ok()
+        .map(|b| b.to_vec())
+    }
+
+    /// The ALPN protocol both ends agreed on (e.g. [`ALPN_XMPP_SERVER`]); `None` in the
+    /// clear or when none was negotiated.
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
         match self {
-            Transport::Tls(t) => {
-                let conn = t.get_ref().1;
-                if conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
-                    return None;
-                }
-                conn.export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
-                    .ok()
-                    .map(|b| b.to_vec())
-            }
+            Transport::Tls(t) => t.get_ref().1.alpn_protocol(),
+            Transport::Plain(_) => None,
+        }
+    }
+
+    /// The certificate chain the peer presented in the TLS handshake, leaf first (DER);
+    /// `None` in the clear or when the peer sent none (a client without a certificate).
+    pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
+        match self {
+            Transport::Tls(t) => t.get_ref().1.peer_certificates(),
             Transport::Plain(_) => None,
         }
     }
@@ -134,12 +170,66 @@ impl ReadError {
 /// Failure to upgrade to TLS.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    /// The client sent data after `<starttls/>` before `<proceed/>`.
-    #[error("client pipelined data before the TLS handshake")]
+    /// The peer sent data after `<starttls/>` (or after `<proceed/>`) before the TLS
+    /// handshake.
+    #[error("peer pipelined data before the TLS handshake")]
     Pipelined,
-    /// The handshake failed.
+    /// The handshake failed, including a peer certificate the client does not accept
+    /// (its cause is then a [`rustls::Error::InvalidCertificate`]).
     #[error("TLS handshake failed")]
     Handshake(#[source] io::Error),
+    /// The domain to connect to is not a DNS name a certificate can be checked against.
+    #[error("not a valid TLS server name")]
+    InvalidName,
+}
+
+/// The TLS handshake of a listener, before any XML (XEP-0368 direct TLS): the
+/// transport is TLS from the first byte of the stream.
+///
+/// # Errors
+/// [`TlsError::Handshake`] when the handshake fails. No timeout applies: the caller
+/// bounds it.
+pub async fn accept_tls<S>(
+    io: S,
+    acceptor: &tokio_rustls::TlsAcceptor,
+) -> Result<Transport<S>, TlsError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let tls = acceptor.accept(io).await.map_err(TlsError::Handshake)?;
+    Ok(Transport::Tls(Box::new(tls.into())))
+}
+
+/// The TLS handshake of the initiating side, before any XML (XEP-0368 direct TLS):
+/// sends `name` as SNI (RFC 6066 §3) and the connector's ALPN protocols, and checks
+/// the peer's certificate against `name` with the connector's verifier.
+///
+/// # Errors
+/// [`TlsError::Handshake`] when the handshake fails or the certificate is refused. No
+/// timeout applies: the caller bounds it.
+pub async fn connect_tls<S>(
+    io: S,
+    connector: &tokio_rustls::TlsConnector,
+    name: ServerName<'static>,
+) -> Result<Transport<S>, TlsError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let tls = connector
+        .connect(name, io)
+        .await
+        .map_err(TlsError::Handshake)?;
+    Ok(Transport::Tls(Box::new(tls.into())))
+}
+
+/// The TLS server name of an XMPP domain (RFC 6120 §13.7.2.1: the certificate is
+/// checked against the domain of the stream's `to`).
+///
+/// # Errors
+/// [`TlsError::InvalidName`] when `domain` is not a DNS name (e.g. an IP literal is
+/// accepted by rustls, an empty or malformed name is not).
+pub fn server_name(domain: &str) -> Result<ServerName<'static>, TlsError> {
+    ServerName::try_from(domain.to_owned()).map_err(|_| TlsError::InvalidName)
 }
 
 /// An XMPP stream over a transport.
@@ -294,19 +384,52 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> XmlStream<S> {
             .await;
     }
 
-    /// Upgrades a cleartext stream to TLS after `<proceed/>` (RFC 6120 §5.4.3.3).
+    /// Upgrades a cleartext stream to TLS after sending `<proceed/>`, as the receiving
+    /// entity (RFC 6120 §5.4.3.3). The parser starts afresh: the next event is the
+    /// initiator's new stream header.
+    ///
+    /// # Errors
+    /// [`TlsError::Pipelined`] when bytes followed `<starttls/>`; [`TlsError::Handshake`].
     pub async fn starttls(
         self,
         acceptor: &tokio_rustls::TlsAcceptor,
     ) -> Result<XmlStream<S>, TlsError> {
+        self.upgrade(|io| async move { acceptor.accept(io).await.map(TlsStream::from) })
+            .await
+    }
+
+    /// Upgrades a cleartext stream to TLS after receiving `<proceed/>`, as the
+    /// initiating entity (RFC 6120 §5.4.3.3), with SNI `name` and the connector's ALPN
+    /// protocols and verifier (see [`connect_tls`]). The parser starts afresh: the
+    /// caller sends a new stream header next.
+    ///
+    /// # Errors
+    /// [`TlsError::Pipelined`] when bytes followed `<proceed/>`; [`TlsError::Handshake`],
+    /// also when the peer's certificate is refused.
+    pub async fn starttls_connect(
+        self,
+        connector: &tokio_rustls::TlsConnector,
+        name: ServerName<'static>,
+    ) -> Result<XmlStream<S>, TlsError> {
+        self.upgrade(|io| async move { connector.connect(name, io).await.map(TlsStream::from) })
+            .await
+    }
+
+    /// The common part of both STARTTLS upgrades: refuse pipelined bytes, run
+    /// `handshake` on the cleartext stream, keep the limits, deadline and write timeout.
+    async fn upgrade<F, Fut>(self, handshake: F) -> Result<XmlStream<S>, TlsError>
+    where
+        F: FnOnce(S) -> Fut,
+        Fut: Future<Output = io::Result<TlsStream<S>>>,
+    {
         if self.parser.unconsumed_len() > 0 {
             return Err(TlsError::Pipelined);
         }
         let (limits, deadline, write_timeout) = (self.limits, self.deadline, self.write_timeout);
         let transport = match self.transport {
-            Transport::Plain(s) => Transport::Tls(Box::new(
-                acceptor.accept(s).await.map_err(TlsError::Handshake)?,
-            )),
+            Transport::Plain(s) => {
+                Transport::Tls(Box::new(handshake(s).await.map_err(TlsError::Handshake)?))
+            }
             tls @ Transport::Tls(_) => tls,
         };
         let mut upgraded = XmlStream::new(transport, limits);
@@ -335,13 +458,13 @@ pub fn write_top_level(el: &Element, out: &mut Vec<u8>) {
 
 /// The server's stream header (RFC 6120 §4.7) for a client stream.
 pub fn server_header(from: &str, id: &str) -> String {
-    format!(
-        "<?xml version='1.0'?><stream:stream xmlns='{}' xmlns:stream='{}' from='{}' id='{}' version='1.0' xml:lang='en'>",
-        ns::CLIENT,
-        ns::STREAM,
-        attr_escape(from),
-        attr_escape(id)
-    )
+    negotiate::Header {
+        content_ns: ns::CLIENT,
+        from: Some(from),
+        to: None,
+        id: Some(id),
+    }
+    .to_xml()
 }
 
 /// `value` escaped as the serializer escapes a single-quoted attribute value
@@ -367,4 +490,10 @@ fn attr_escape(s: &str) -> String {
 /// Builds the acceptor for a rustls configuration.
 pub fn acceptor(cfg: Arc<rustls::ServerConfig>) -> tokio_rustls::TlsAcceptor {
     tokio_rustls::TlsAcceptor::from(cfg)
+}
+
+/// Builds the connector for a rustls client configuration
+/// ([`crate::tls::client_config`]).
+pub fn connector(cfg: Arc<rustls::ClientConfig>) -> tokio_rustls::TlsConnector {
+    tokio_rustls::TlsConnector::from(cfg)
 }
