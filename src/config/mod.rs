@@ -46,6 +46,13 @@
 //! 3. its checks in `validate.rs`, pushing a `Problem` per bad key;
 //! 4. a commented `[gateway]` table in `example.toml` with every key at its default.
 //!
+//! A key whose value is one of a few names ([`TlsVersion`], [`RoomCreation`],
+//! [`LogLevel`], [`ListenerKind`]) stays a string in the struct, so that a wrong name
+//! is reported with the other problems rather than stopping the parse: an enum with
+//! `ALL`, `as_str` and `parse` names the values, the struct has a method of the key's
+//! name returning the parsed value (`None` for a wrong name), and `validate.rs`
+//! reports the text when that method finds none.
+//!
 //! The tests keep these in step: the example must parse to [`Config::default`] and
 //! must contain exactly the keys that `Config::default()` serializes to, so a field
 //! missing from the example (or an example key missing from the struct) fails them.
@@ -87,16 +94,17 @@ pub use auth::AuthConfig;
 pub use http::{HttpConfig, PastebinConfig, UploadConfig};
 pub use im::{OfflineConfig, RosterConfig, VersionConfig};
 pub use limits::LimitsConfig;
-pub use log::LogConfig;
-pub use muc::MucConfig;
+pub use log::{LogConfig, LogLevel};
+pub use muc::{MucConfig, RoomCreation};
 pub use server::{ListenersConfig, ServerConfig};
-pub use tls::TlsConfig;
+pub use tls::{TlsConfig, TlsVersion};
 pub use tor::{
-    TorConfig, TorOnionServiceConfig, TorPort, TorRestrictedDiscoveryConfig, TorTestingConfig,
+    ListenerKind, TorConfig, TorOnionServiceConfig, TorPort, TorRestrictedDiscoveryConfig,
+    TorTestingConfig,
 };
 
 #[cfg(test)]
-pub(crate) use validate::TOR_LISTENER_KINDS;
+pub(crate) use tor::TOR_LISTENER_KINDS;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -14,7 +14,9 @@ pub struct MucConfig {
     pub subdomain: String,
     /// Who may create rooms: `"local"` (accounts of this server), `"admins"` (server
     /// admins; none are configured yet, so nobody) or `"anyone"`. Default `"local"`.
-    pub room_creation: String,
+    /// Kept as written, so that a wrong name is reported with the other problems;
+    /// read it parsed with [`MucConfig::room_creation`].
+    pub(super) room_creation: String,
     /// Messages replayed to a joiner by default (the room option `muc#maxhistoryfetch`
     /// starts at this value). Range `0..=history_max`. Default `20`.
     pub history_default: u32,
@@ -58,7 +60,7 @@ impl Default for MucConfig {
         Self {
             enabled: true,
             subdomain: "conference".to_owned(),
-            room_creation: "local".to_owned(),
+            room_creation: RoomCreation::Local.as_str().to_owned(),
             history_default: 20,
             history_max: 100,
             public_logs_available: false,
@@ -70,5 +72,50 @@ impl Default for MucConfig {
             password_max_failures: 5,
             password_failure_window_secs: 300,
         }
+    }
+}
+
+impl MucConfig {
+    /// Who may create rooms (`muc.room_creation`), or `None` when the text names no
+    /// policy, which [`Config::validate`](super::Config::validate) reports.
+    pub fn room_creation(&self) -> Option<RoomCreation> {
+        RoomCreation::parse(&self.room_creation)
+    }
+}
+
+/// Who may create a room (XEP-0045 §10.1, "Creating a Room"), as
+/// `muc.room_creation` names it: a presence to a room that does not exist creates it
+/// only for these senders, and anyone else gets `<not-allowed/>` (§10.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RoomCreation {
+    /// `"local"`: accounts of this server's hosted domains. The default.
+    #[default]
+    Local,
+    /// `"admins"`: server admins only; none can be configured yet, so nobody.
+    Admins,
+    /// `"anyone"`: any JID, remote ones included.
+    Anyone,
+}
+
+impl RoomCreation {
+    /// Every policy, in the order the configuration documents them.
+    pub const ALL: [RoomCreation; 3] = [
+        RoomCreation::Local,
+        RoomCreation::Admins,
+        RoomCreation::Anyone,
+    ];
+
+    /// The name in the configuration: `"local"`, `"admins"` or `"anyone"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RoomCreation::Local => "local",
+            RoomCreation::Admins => "admins",
+            RoomCreation::Anyone => "anyone",
+        }
+    }
+
+    /// The policy a configuration name stands for (exactly, in lower case), or `None`.
+    pub fn parse(name: &str) -> Option<RoomCreation> {
+        RoomCreation::ALL.into_iter().find(|r| r.as_str() == name)
     }
 }

@@ -75,10 +75,10 @@ impl Default for TorOnionServiceConfig {
             enabled: true,
             nickname: "allium".to_owned(),
             ports: vec![
-                TorPort::new(5222, "c2s"),
-                TorPort::new(5223, "c2s_tls"),
-                TorPort::new(5269, "s2s"),
-                TorPort::new(80, "http"),
+                TorPort::new(5222, ListenerKind::C2s.as_str()),
+                TorPort::new(5223, ListenerKind::C2sTls.as_str()),
+                TorPort::new(5269, ListenerKind::S2s.as_str()),
+                TorPort::new(80, ListenerKind::Http.as_str()),
             ],
             proof_of_work: true,
             proof_of_work_queue_depth: 8192,
@@ -93,16 +93,75 @@ pub struct TorPort {
     /// The port clients dial on the `.onion` address, `1..=65535`.
     #[serde(rename = "virtual")]
     pub virtual_port: u16,
-    /// The listener kind: `"c2s"`, `"c2s_tls"`, `"s2s"` or `"http"`.
-    pub listener: String,
+    /// The listener kind: `"c2s"`, `"c2s_tls"`, `"s2s"` or `"http"`. Kept as
+    /// written, so that a wrong name is reported with the other problems; read it
+    /// parsed with [`TorPort::listener`].
+    pub(super) listener: String,
 }
 
 impl TorPort {
-    /// A mapping from `virtual_port` to the listener kind `listener`.
+    /// A mapping from `virtual_port` to the listener kind named `listener` (a name of
+    /// [`ListenerKind::as_str`]; another one is kept, and reported by validation).
     pub fn new(virtual_port: u16, listener: &str) -> Self {
         Self {
             virtual_port,
             listener: listener.to_owned(),
+        }
+    }
+
+    /// The listener kind this port feeds, or `None` when the text names no kind,
+    /// which [`Config::validate`](super::Config::validate) reports.
+    pub fn listener(&self) -> Option<ListenerKind> {
+        ListenerKind::parse(&self.listener)
+    }
+}
+
+/// The names of [`ListenerKind::ALL`], in order.
+#[cfg(test)]
+pub(crate) const TOR_LISTENER_KINDS: &[&str] = &[
+    ListenerKind::C2s.as_str(),
+    ListenerKind::C2sTls.as_str(),
+    ListenerKind::S2s.as_str(),
+    ListenerKind::Http.as_str(),
+];
+
+/// A listener kind a virtual port of the onion service can feed
+/// (`tor.onion_service.ports[i].listener`); [`crate::tor::PortMap`] says how a stream
+/// of each kind is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListenerKind {
+    /// Client-to-server with STARTTLS (RFC 6120 §5), `"c2s"`.
+    C2s,
+    /// Client-to-server with direct TLS (XEP-0368), `"c2s_tls"`.
+    C2sTls,
+    /// Server-to-server (RFC 6120 §2.5), `"s2s"`: not served yet.
+    S2s,
+    /// The HTTP listener (uploads, pastebin, fingerprints), `"http"`, in plain HTTP.
+    Http,
+}
+
+impl ListenerKind {
+    /// Every kind, in the order the configuration documents them.
+    pub const ALL: [ListenerKind; 4] = [
+        ListenerKind::C2s,
+        ListenerKind::C2sTls,
+        ListenerKind::S2s,
+        ListenerKind::Http,
+    ];
+
+    /// Parses a configuration name (`"c2s"`, `"c2s_tls"`, `"s2s"`, `"http"`; exactly,
+    /// in lower case).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// The configuration name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::C2s => "c2s",
+            Self::C2sTls => "c2s_tls",
+            Self::S2s => "s2s",
+            Self::Http => "http",
         }
     }
 }
