@@ -162,7 +162,7 @@ pub async fn main(cli: Cli) -> Result<(), Error> {
 }
 
 async fn run(config: &Config, state_dir: &Path, development: bool) -> Result<(), Error> {
-    crate::log::init(&config.log.level);
+    crate::log::init(config.log.level().unwrap_or_default().as_str());
     let running = crate::server::start(config, state_dir).await?;
     let mut out = std::io::stdout().lock();
     writeln!(

@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 
 use crate::c2s::ratelimit::AuthLimiter;
 use crate::c2s::{self, C2sContext, Entry};
-use crate::config::Config;
+use crate::config::{Config, ListenerKind, TlsVersion};
 use crate::router::{Router, RouterConfig};
 use crate::stanza::StreamCondition;
 use crate::storage::{self, Storage};
@@ -131,7 +131,7 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
     };
     let tls = crate::tls::server_config(
         &material,
-        config.tls.min_version == "1.3",
+        config.tls.min_version() == Some(TlsVersion::V1_3),
         config.tls.session_resumption,
     )?;
     let server_end_point = material
@@ -328,7 +328,7 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
                     .onion_service
                     .ports
                     .iter()
-                    .find(|p| p.listener == "http")
+                    .find(|p| p.listener() == Some(ListenerKind::Http))
                     .map(|p| p.virtual_port);
                 if let (true, Some(port), Some(address)) =
                     (config.http.enabled, http_port, handle.onion_address())

@@ -632,3 +632,151 @@ fn pastebin_defaults_and_checks() {
         ]
     );
 }
+
+#[test]
+fn closed_set_values_parse_to_their_variants() {
+    let c = Config::default();
+    assert_eq!(c.tls.min_version(), Some(TlsVersion::V1_2));
+    assert_eq!(c.muc.room_creation(), Some(RoomCreation::Local));
+    assert_eq!(c.log.level(), Some(LogLevel::Info));
+    let kinds: Vec<_> = c
+        .tor
+        .onion_service
+        .ports
+        .iter()
+        .map(TorPort::listener)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            Some(ListenerKind::C2s),
+            Some(ListenerKind::C2sTls),
+            Some(ListenerKind::S2s),
+            Some(ListenerKind::Http)
+        ]
+    );
+
+    for (text, want) in [("1.2", TlsVersion::V1_2), ("1.3", TlsVersion::V1_3)] {
+        let c = Config::from_toml_str(&format!("[tls]\nmin_version = \"{text}\"\n")).unwrap();
+        assert_eq!(c.tls.min_version(), Some(want), "{text}");
+    }
+    for (text, want) in [
+        ("local", RoomCreation::Local),
+        ("admins", RoomCreation::Admins),
+        ("anyone", RoomCreation::Anyone),
+    ] {
+        let c = Config::from_toml_str(&format!("[muc]\nroom_creation = \"{text}\"\n")).unwrap();
+        assert_eq!(c.muc.room_creation(), Some(want), "{text}");
+    }
+    for (text, want) in [
+        ("error", LogLevel::Error),
+        ("warn", LogLevel::Warn),
+        ("info", LogLevel::Info),
+        ("debug", LogLevel::Debug),
+        ("trace", LogLevel::Trace),
+    ] {
+        let c = Config::from_toml_str(&format!("[log]\nlevel = \"{text}\"\n")).unwrap();
+        assert_eq!(c.log.level(), Some(want), "{text}");
+    }
+    let c = Config::from_toml_str(
+        "[tor.onion_service]\nports = [{ virtual = 443, listener = \"c2s_tls\" }, \
+         { virtual = 5222, listener = \"c2s\" }, { virtual = 5269, listener = \"s2s\" }, \
+         { virtual = 8080, listener = \"http\" }]\n",
+    )
+    .unwrap();
+    let kinds: Vec<_> = c
+        .tor
+        .onion_service
+        .ports
+        .iter()
+        .map(|p| (p.virtual_port, p.listener()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (443, Some(ListenerKind::C2sTls)),
+            (5222, Some(ListenerKind::C2s)),
+            (5269, Some(ListenerKind::S2s)),
+            (8080, Some(ListenerKind::Http))
+        ]
+    );
+}
+
+#[test]
+fn closed_set_names_round_trip_and_are_exact() {
+    for v in TlsVersion::ALL {
+        assert_eq!(TlsVersion::parse(v.as_str()), Some(v));
+    }
+    for r in RoomCreation::ALL {
+        assert_eq!(RoomCreation::parse(r.as_str()), Some(r));
+    }
+    for l in LogLevel::ALL {
+        assert_eq!(LogLevel::parse(l.as_str()), Some(l));
+    }
+    for k in ListenerKind::ALL {
+        assert_eq!(ListenerKind::parse(k.as_str()), Some(k));
+    }
+    assert_eq!(TOR_LISTENER_KINDS, ["c2s", "c2s_tls", "s2s", "http"]);
+    for bad in ["1.1", "1.4", "1", "1.30", " 1.3", "TLSv1.3", ""] {
+        assert_eq!(TlsVersion::parse(bad), None, "{bad:?}");
+    }
+    for bad in ["Local", "ADMINS", "everyone", "admin", ""] {
+        assert_eq!(RoomCreation::parse(bad), None, "{bad:?}");
+    }
+    for bad in ["INFO", "warning", "off", "allium=debug", ""] {
+        assert_eq!(LogLevel::parse(bad), None, "{bad:?}");
+    }
+    for bad in ["C2S", "c2s-tls", "s2s_tls", "https", ""] {
+        assert_eq!(ListenerKind::parse(bad), None, "{bad:?}");
+    }
+}
+
+#[test]
+fn invalid_closed_set_values_are_reported_with_other_problems() {
+    let text = r#"
+[tls]
+min_version = "1.4"
+[limits]
+max_depth = 4
+[muc]
+room_creation = "everyone"
+[log]
+level = "loud"
+[tor.onion_service]
+ports = [{ virtual = 5222, listener = "c2s" }, { virtual = 5223, listener = "xmpp" }]
+"#;
+    let err = Config::from_toml_str(text).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "tls.min_version: must be one of \"1.2\", \"1.3\" (got \"1.4\")\n\
+         limits.max_depth: must be between 8 and 256 (got 4)\n\
+         tor.onion_service.ports[1].listener: must be one of \"c2s\", \"c2s_tls\", \"s2s\", \"http\" (got \"xmpp\")\n\
+         muc.room_creation: must be one of \"local\", \"admins\", \"anyone\" (got \"everyone\")\n\
+         log.level: must be one of \"error\", \"warn\", \"info\", \"debug\", \"trace\" (got \"loud\")"
+    );
+
+    // Read without validation, the same text keeps every value and parses none of the
+    // wrong names; validation then reports them.
+    let raw: Config = toml::from_str(text).unwrap();
+    assert_eq!(raw.tls.min_version(), None);
+    assert_eq!(raw.muc.room_creation(), None);
+    assert_eq!(raw.log.level(), None);
+    assert_eq!(
+        raw.tor.onion_service.ports[0].listener(),
+        Some(ListenerKind::C2s)
+    );
+    assert_eq!(raw.tor.onion_service.ports[1].listener(), None);
+    let Err(ConfigError::Invalid(p)) = raw.validate() else {
+        panic!("expected Invalid");
+    };
+    assert_eq!(
+        keys(&p),
+        [
+            "tls.min_version",
+            "limits.max_depth",
+            "tor.onion_service.ports[1].listener",
+            "muc.room_creation",
+            "log.level",
+        ]
+    );
+}

@@ -8,7 +8,7 @@ use std::fmt::Display;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 
-use super::{Config, Problem};
+use super::{Config, ListenerKind, LogLevel, Problem, RoomCreation, TlsVersion, TorPort};
 
 const MAX_STANZA_BYTES: RangeInclusive<u64> = 10_000..=16_777_216;
 const MAX_DEPTH: RangeInclusive<u32> = 8..=256;
@@ -48,7 +48,6 @@ const PASTEBIN_PER_DAY: RangeInclusive<u32> = 1..=1_000_000;
 
 const MUC_HISTORY_MAX: RangeInclusive<u32> = 0..=1000;
 const MUC_MAX_OCCUPANTS: RangeInclusive<u32> = 1..=10_000;
-const MUC_ROOM_CREATION: &[&str] = &["local", "admins", "anyone"];
 
 const PASTEBIN_MAX_CHARS: RangeInclusive<u32> = 1..=1_000_000;
 const PASTEBIN_MAX_LINES: RangeInclusive<u32> = 2..=10_000;
@@ -60,13 +59,9 @@ const UPLOAD_SLOT_VALID_SECS: RangeInclusive<u64> = 1..=86_400;
 const UPLOAD_MAX_CONCURRENT_DOWNLOADS: RangeInclusive<u32> = 1..=10_000;
 const HTTP_SEND_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3600;
 
-const TLS_VERSIONS: &[&str] = &["1.2", "1.3"];
-/// Listener kinds a `tor.onion_service.ports` entry may name.
-pub(crate) const TOR_LISTENER_KINDS: &[&str] = &["c2s", "c2s_tls", "s2s", "http"];
 /// Arti's recommended maximum of restricted discovery clients
 /// (`tor_hsservice::config::restricted_discovery::MAX_RESTRICTED_DISCOVERY_CLIENTS`).
 const MAX_AUTHORIZED_CLIENTS: usize = 160;
-const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
 
 impl Config {
     /// Every problem of this configuration, in key order; empty when valid.
@@ -81,14 +76,11 @@ impl Config {
         self.check_http(&mut p);
         self.check_pastebin(&mut p);
         self.check_upload(&mut p);
-        if !LOG_LEVELS.contains(&self.log.level.as_str()) {
-            p.push(Problem::new(
+        if self.log.level().is_none() {
+            p.push(not_one_of(
                 "log.level",
-                format!(
-                    "must be one of {} (got {:?})",
-                    quoted(LOG_LEVELS),
-                    self.log.level
-                ),
+                &LogLevel::ALL.map(LogLevel::as_str),
+                &self.log.level,
             ));
         }
         p
@@ -163,13 +155,10 @@ impl Config {
         }
         // Onion-only: no TCP listener at all is fine when the onion service feeds a
         // client listener kind.
-        let onion_way_in = self.onion_service_enabled()
-            && self
-                .tor
-                .onion_service
-                .ports
-                .iter()
-                .any(|p| p.listener == "c2s" || p.listener == "c2s_tls");
+        let feeds_clients =
+            |p: &TorPort| matches!(p.listener(), Some(ListenerKind::C2s | ListenerKind::C2sTls));
+        let onion_way_in =
+            self.onion_service_enabled() && self.tor.onion_service.ports.iter().any(feeds_clients);
         if self.listeners.c2s.is_empty() && self.listeners.c2s_tls.is_empty() && !onion_way_in {
             p.push(Problem::new(
                 "listeners",
@@ -214,14 +203,11 @@ impl Config {
                     format!("port {} is mapped twice", port.virtual_port),
                 ));
             }
-            if !TOR_LISTENER_KINDS.contains(&port.listener.as_str()) {
-                p.push(Problem::new(
+            if port.listener().is_none() {
+                p.push(not_one_of(
                     format!("{key}.listener"),
-                    format!(
-                        "must be one of {} (got {:?})",
-                        quoted(TOR_LISTENER_KINDS),
-                        port.listener
-                    ),
+                    &ListenerKind::ALL.map(ListenerKind::as_str),
+                    &port.listener,
                 ));
             }
         }
@@ -272,14 +258,11 @@ impl Config {
             )),
             _ => {}
         }
-        if !TLS_VERSIONS.contains(&self.tls.min_version.as_str()) {
-            p.push(Problem::new(
+        if self.tls.min_version().is_none() {
+            p.push(not_one_of(
                 "tls.min_version",
-                format!(
-                    "must be one of {} (got {:?})",
-                    quoted(TLS_VERSIONS),
-                    self.tls.min_version
-                ),
+                &TlsVersion::ALL.map(TlsVersion::as_str),
+                &self.tls.min_version,
             ));
         }
     }
@@ -448,14 +431,11 @@ impl Config {
                 ),
             ));
         }
-        if !MUC_ROOM_CREATION.contains(&m.room_creation.as_str()) {
-            p.push(Problem::new(
+        if m.room_creation().is_none() {
+            p.push(not_one_of(
                 "muc.room_creation",
-                format!(
-                    "must be one of {} (got {:?})",
-                    quoted(MUC_ROOM_CREATION),
-                    m.room_creation
-                ),
+                &RoomCreation::ALL.map(RoomCreation::as_str),
+                &m.room_creation,
             ));
         }
         range(
@@ -667,6 +647,14 @@ fn range<T: PartialOrd + Display>(
             ),
         ));
     }
+}
+
+/// The problem of a key whose value `got` is none of the names `allowed`.
+fn not_one_of(key: impl Into<String>, allowed: &[&str], got: &str) -> Problem {
+    Problem::new(
+        key,
+        format!("must be one of {} (got {got:?})", quoted(allowed)),
+    )
 }
 
 fn quoted(items: &[&str]) -> String {

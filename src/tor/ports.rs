@@ -12,41 +12,11 @@ use std::collections::BTreeMap;
 use crate::c2s::Entry;
 use crate::config::TorPort;
 
-/// A listener kind a virtual port can feed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListenerKind {
-    /// Client-to-server with STARTTLS (RFC 6120 §5), `"c2s"`.
-    C2s,
-    /// Client-to-server with direct TLS (XEP-0368), `"c2s_tls"`.
-    C2sTls,
-    /// Server-to-server (RFC 6120 §2.5), `"s2s"`: not served yet.
-    S2s,
-    /// The HTTP listener (uploads, pastebin, fingerprints), `"http"`, in plain HTTP.
-    Http,
-}
+pub use crate::config::ListenerKind;
 
+// The kinds and their names belong to the configuration; how each one is served is
+// decided here.
 impl ListenerKind {
-    /// Parses a configuration name (`"c2s"`, `"c2s_tls"`, `"s2s"`, `"http"`).
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "c2s" => Some(Self::C2s),
-            "c2s_tls" => Some(Self::C2sTls),
-            "s2s" => Some(Self::S2s),
-            "http" => Some(Self::Http),
-            _ => None,
-        }
-    }
-
-    /// The configuration name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::C2s => "c2s",
-            Self::C2sTls => "c2s_tls",
-            Self::S2s => "s2s",
-            Self::Http => "http",
-        }
-    }
-
     /// How a stream of this kind enters the client session code, or `None` if this
     /// server has no such listener yet.
     pub fn entry(self) -> Option<Entry> {
@@ -85,7 +55,7 @@ impl PortMap {
             if p.virtual_port == 0 {
                 continue;
             }
-            if let Some(kind) = ListenerKind::parse(&p.listener) {
+            if let Some(kind) = p.listener() {
                 map.entry(p.virtual_port).or_insert(kind);
             }
         }

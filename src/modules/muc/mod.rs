@@ -159,10 +159,10 @@ impl MucService {
         let secret = storage.muc_secret(&domain, rand::random()).await?;
         let svc = MucService {
             domain: domain.clone(),
-            creation: match cfg.room_creation.as_str() {
-                "anyone" => Creation::Anyone,
-                "admins" => Creation::Admins,
-                _ => Creation::Local,
+            creation: match cfg.room_creation() {
+                Some(crate::config::RoomCreation::Anyone) => Creation::Anyone,
+                Some(crate::config::RoomCreation::Admins) => Creation::Admins,
+                Some(crate::config::RoomCreation::Local) | None => Creation::Local,
             },
             history_default: cfg.history_default,
             limits: Limits {
