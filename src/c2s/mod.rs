@@ -981,4 +981,3 @@ where
     }
     stream.send(el).await
 }
-

@@ -242,6 +242,8 @@ pub struct XmlStream<S> {
     deadline: Option<tokio::time::Instant>,
     write_timeout: Option<std::time::Duration>,
     broken: bool,
+    /// The stream's content namespace (RFC 6120 §4.8.3): `jabber:client` unless set.
+    content_ns: &'static str,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> XmlStream<S> {
@@ -256,6 +258,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> XmlStream<S> {
             deadline: None,
             write_timeout: None,
             broken: false,
+            content_ns: ns::CLIENT,
         }
     }
 
@@ -282,12 +285,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> XmlStream<S> {
         &self.transport
     }
 
+    /// Sets the stream's content namespace (RFC 6120 §4.8.3), e.g. `jabber:server` for
+    /// a server-to-server stream. Stanzas inside the server are always in
+    /// `jabber:client` ([`ns::CLIENT`]); this stream maps what it reads from
+    /// `content_ns` into it and writes it back as `content_ns`, so the namespace is
+    /// chosen when a stanza is written, not when it is built.
+    pub fn set_content_ns(&mut self, content_ns: &'static str) {
+        self.content_ns = content_ns;
+    }
+
+    /// The stream's content namespace.
+    pub fn content_ns(&self) -> &'static str {
+        self.content_ns
+    }
+
     /// Next stream event. Cancel-safe: bytes read are fed to the parser before any
-    /// other await point.
+    /// other await point. Elements in the stream's content namespace come out in the
+    /// server's internal one ([`XmlStream::set_content_ns`]).
     pub async fn next(&mut self) -> Result<StreamEvent, ReadError> {
         loop {
             if let Some(ev) = self.parser.next_event().map_err(ReadError::Parse)? {
-                return Ok(ev);
+                return Ok(match ev {
+                    StreamEvent::Element(mut el) if self.content_ns != ns::CLIENT => {
+                        el.map_ns(self.content_ns, ns::CLIENT);
+                        StreamEvent::Element(el)
+                    }
+                    ev => ev,
+                });
             }
             if self.read_buf.len() != READ_CHUNK {
                 self.read_buf.resize(READ_CHUNK, 0);
@@ -344,11 +368,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> XmlStream<S> {
         r
     }
 
-    /// Serializes and writes a top-level element in the `jabber:client` content namespace.
-    /// Elements in the stream namespace are written with the conventional `stream:` prefix.
+    /// Serializes and writes a top-level element in the stream's content namespace
+    /// ([`XmlStream::set_content_ns`]). Elements in the stream namespace are written with
+    /// the conventional `stream:` prefix.
     pub async fn send(&mut self, el: &Element) -> io::Result<()> {
         self.out.clear();
-        write_top_level(el, &mut self.out);
+        write_top_level_as(el, &mut self.out, self.content_ns);
         let out = std::mem::take(&mut self.out);
         let r = self.send_raw(&out).await;
         self.out = out;
@@ -425,7 +450,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> XmlStream<S> {
         if self.parser.unconsumed_len() > 0 {
             return Err(TlsError::Pipelined);
         }
-        let (limits, deadline, write_timeout) = (self.limits, self.deadline, self.write_timeout);
+        let (limits, deadline, write_timeout, content_ns) = (
+            self.limits,
+            self.deadline,
+            self.write_timeout,
+            self.content_ns,
+        );
         let transport = match self.transport {
             Transport::Plain(s) => {
                 Transport::Tls(Box::new(handshake(s).await.map_err(TlsError::Handshake)?))
@@ -435,24 +465,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> XmlStream<S> {
         let mut upgraded = XmlStream::new(transport, limits);
         upgraded.set_deadline(deadline);
         upgraded.set_write_timeout(write_timeout);
+        upgraded.set_content_ns(content_ns);
         Ok(upgraded)
     }
 }
 
-/// Writes a top-level element: `stream:`-prefixed when in the stream namespace.
+/// Writes a top-level element for a `jabber:client` stream: `stream:`-prefixed when in
+/// the stream namespace.
 pub fn write_top_level(el: &Element, out: &mut Vec<u8>) {
+    write_top_level_as(el, out, ns::CLIENT);
+}
+
+/// Writes a top-level element for a stream whose content namespace is `content_ns`:
+/// what is in the server's internal `jabber:client` is written as `content_ns`.
+pub fn write_top_level_as(el: &Element, out: &mut Vec<u8>, content_ns: &str) {
     if el.ns() == ns::STREAM {
         out.extend_from_slice(b"<stream:");
         out.extend_from_slice(el.name().as_bytes());
         out.push(b'>');
         for c in el.children() {
-            c.write_to(out, ns::CLIENT);
+            c.write_content(out, ns::CLIENT, content_ns);
         }
         out.extend_from_slice(b"</stream:");
         out.extend_from_slice(el.name().as_bytes());
         out.push(b'>');
     } else {
-        el.write_to(out, ns::CLIENT);
+        el.write_content(out, ns::CLIENT, content_ns);
     }
 }
 

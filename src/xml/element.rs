@@ -452,6 +452,41 @@ impl Element {
         out.push(b'>');
     }
 
+    /// Moves this element and every descendant in namespace `from` to namespace `to`
+    /// (other namespaces are left alone). Streams whose content namespace is not the
+    /// server's internal one (`jabber:server` on a server-to-server stream, RFC 6120
+    /// §4.8.3) map what they read into it, and [`write_content`](Element::write_content)
+    /// maps it back when writing.
+    pub fn map_ns(&mut self, from: &str, to: &str) {
+        if &*self.ns == from {
+            self.ns = Arc::from(to);
+        }
+        for n in &mut self.nodes {
+            if let Node::Element(e) = n {
+                e.map_ns(from, to);
+            }
+        }
+    }
+
+    /// Serializes a stanza held in the server's internal content namespace `internal`
+    /// for a stream whose content namespace is `content_ns`: elements in `internal` are
+    /// written as if in `content_ns` (so a stanza built once can be written to a
+    /// `jabber:client` or a `jabber:server` stream, RFC 6120 §4.8.3). With both equal
+    /// this is [`write_to`](Element::write_to).
+    pub fn write_content(&self, out: &mut Vec<u8>, internal: &str, content_ns: &str) {
+        if internal == content_ns || !self.has_ns_deep(internal) {
+            return self.write_to(out, content_ns);
+        }
+        let mut c = self.clone();
+        c.map_ns(internal, content_ns);
+        c.write_to(out, content_ns);
+    }
+
+    /// Whether this element or a descendant is in namespace `ns`.
+    fn has_ns_deep(&self, ns: &str) -> bool {
+        &*self.ns == ns || self.children().any(|c| c.has_ns_deep(ns))
+    }
+
     /// Serializes this element to a `String`; see [`write_to`](Element::write_to).
     pub fn to_xml(&self, parent_ns: &str) -> String {
         let mut out = Vec::new();

@@ -426,3 +426,51 @@ fn deadlines() {
     let plain: Transport<DuplexStream> = Transport::Plain(tokio::io::duplex(1).0);
     assert_eq!(d.for_transport(&plain), d.tls);
 }
+
+/// RFC 6120 §4.8.3: the content namespace is the stream's, chosen when writing. A
+/// stanza built in the server's internal `jabber:client` goes out on a `jabber:server`
+/// stream without any `xmlns='jabber:client'`, and comes in on the other end in the
+/// internal namespace again, extension payloads untouched.
+#[tokio::test]
+async fn content_namespace_is_chosen_by_the_stream() {
+    let msg = Element::new("message", ns::CLIENT)
+        .with_attr("to", "b@example.org")
+        .with_attr("type", "chat")
+        .child(Element::new("body", ns::CLIENT).with_text("hi"))
+        .child(Element::new("x", "urn:example").child(Element::new("y", "urn:example")));
+    let mut bytes = Vec::new();
+    crate::stream::write_top_level_as(&msg, &mut bytes, ns::SERVER);
+    assert_eq!(
+        String::from_utf8(bytes).unwrap(),
+        "<message to='b@example.org' type='chat'><body>hi</body>\
+         <x xmlns='urn:example'><y/></x></message>"
+    );
+    let mut same = Vec::new();
+    crate::stream::write_top_level(&msg, &mut same);
+    assert_eq!(same, msg.to_xml(ns::CLIENT).into_bytes());
+
+    let (mut a, mut b) = pair();
+    a.set_content_ns(ns::SERVER);
+    b.set_content_ns(ns::SERVER);
+    let header = Header {
+        content_ns: ns::SERVER,
+        from: Some("a.example"),
+        to: Some("b.example"),
+        id: None,
+    };
+    a.send_raw(header.to_xml().as_bytes()).await.unwrap();
+    a.send(&msg).await.unwrap();
+    let got = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            match b.next().await.unwrap() {
+                StreamEvent::Element(el) => break el,
+                StreamEvent::StreamOpen(h) => assert_eq!(h.default_ns, ns::SERVER),
+                StreamEvent::StreamClose => panic!("closed"),
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(got.ns(), ns::CLIENT);
+    assert_eq!(got.to_xml(ns::CLIENT), msg.to_xml(ns::CLIENT));
+}
