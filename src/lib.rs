@@ -20,6 +20,7 @@
 //! - [`storage`]: typed repositories over SQLite; the only place with SQL.
 //! - [`tor`]: the embedded Tor client (Arti), the onion service and its key, outbound via Tor.
 //! - [`log`]: tracing set-up and the fields allowed in logs.
+//! - [`listen`]: the one accept path of TCP listeners and onion streams, one connection limit.
 //! - [`server`]: start-up, listeners and shutdown.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -36,6 +37,7 @@ pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod listen;
 pub mod log;
 pub mod modules;
 pub mod ns;
