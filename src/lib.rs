@@ -9,15 +9,15 @@
 //! not import each other, so there is no cycle. `layers.rs` checks this table against
 //! the sources.
 //!
-//! | layer | modules                  |
-//! |-------|--------------------------|
-//! | 0     | ns, xml, log             |
-//! | 1     | stanza, config, auth, tls |
-//! | 2     | storage, stream, http, tor |
-//! | 3     | router                   |
-//! | 4     | c2s, modules             |
-//! | 5     | server                   |
-//! | 6     | cli, fuzzing             |
+//! | layer | modules                          |
+//! |-------|----------------------------------|
+//! | 0     | ns, xml, log                     |
+//! | 1     | stanza, config, auth, tls        |
+//! | 2     | storage, stream, http, listen    |
+//! | 3     | router, tor                      |
+//! | 4     | c2s, modules                     |
+//! | 5     | server                           |
+//! | 6     | cli, fuzzing                     |
 //!
 //! - [`ns`]: namespace constants, each with its RFC/XEP.
 //! - [`xml`]: a sans-IO XML stream parser with limits, and the element tree (pure).
@@ -30,12 +30,14 @@
 //! - [`stream`]: transports (TCP, TLS accepted or opened) and the byte/element loop of one
 //!   stream; `stream::negotiate`: the RFC 6120 negotiation steps, from either end.
 //! - [`http`]: the HTTP listener (uploads, pastes, fingerprints page), base URLs.
-//! - [`tor`]: the embedded Tor client (Arti), the onion service and its key, outbound
-//!   via Tor; accepted onion streams go to a dispatch callback by listener kind.
+//! - [`listen`]: the one accept path of TCP listeners and onion streams, with the
+//!   connection limit, handing each connection to a handler by listener kind.
 //! - [`router`]: where every JID is connected, RFC 6121 §8.5 delivery, and the
 //!   extension API ([`router::hooks`]) that features plug into.
+//! - [`tor`]: the embedded Tor client (Arti), the onion service and its key, outbound
+//!   via Tor; accepted onion streams go to the accept path by listener kind.
 //! - [`c2s`]: client sessions: STARTTLS / direct TLS, SASL, resource binding.
-//! - [`modules`]: features (roster, presence, offline, disco, ping, version, MUC,
+//! - [`modules`]: features (roster, presence, offline, disco, ping, version, time, MUC,
 //!   upload, pastebin), each on the extension API, and the feature list.
 //! - [`server`]: start-up, listeners and shutdown.
 //! - [`cli`]: the command line (clap): `run`, `account`, `config`, `fingerprints`, `onion`.
@@ -54,6 +56,7 @@ pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod listen;
 pub mod log;
 pub mod modules;
 pub mod ns;

@@ -2,16 +2,20 @@
 //!
 //! [`start`] reads nothing but the validated [`Config`]: it creates the state directory
 //! (mode 0700), opens the database, prepares TLS, binds every listener and spawns their
-//! accept loops; with `tor.enabled`, it starts the embedded Tor client and onion
-//! service ([`crate::tor::launch`]), whose streams enter the same session code and
-//! whose bootstrap goes on in the background. [`Running::stop`] closes every session with `system-shutdown`
-//! (RFC 6120 §4.9.3.17), waits for them to finish and closes the database.
+//! accept loops on the one accept path ([`crate::listen`], one connection limit), whose
+//! handler maps each listener kind to the client sessions or the HTTP service; with
+//! `tor.enabled`, it starts the embedded Tor client and onion service
+//! ([`crate::tor::launch`]), whose streams enter the same accept path and whose
+//! bootstrap goes on in the background. [`Running::stop`] closes every session with
+//! `system-shutdown` (RFC 6120 §4.9.3.17), waits for them to finish and closes the
+//! database.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -19,7 +23,8 @@ use tracing::{debug, info, warn};
 
 use crate::c2s::ratelimit::AuthLimiter;
 use crate::c2s::{self, C2sContext, Entry};
-use crate::config::{Config, ListenerKind, TlsVersion};
+use crate::config::{Config, TlsVersion};
+use crate::listen::{Conn, Dispatcher, ListenerKind, Peer};
 use crate::router::{Router, RouterConfig};
 use crate::stanza::StreamCondition;
 use crate::storage::{self, Storage};
@@ -256,9 +261,12 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
         router,
         storage,
     };
-    for (addrs, entry) in [
-        (config.c2s_addrs(), Entry::StartTls),
-        (config.c2s_tls_addrs(), Entry::DirectTls),
+    // Bound now (their ports go on the fingerprints page), accepting once the HTTP
+    // service exists.
+    let mut tcp = Vec::new();
+    for (addrs, kind) in [
+        (config.c2s_addrs(), ListenerKind::C2s),
+        (config.c2s_tls_addrs(), ListenerKind::C2sTls),
     ] {
         for addr in addrs {
             let listener = TcpListener::bind(addr)
@@ -269,26 +277,12 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
                 .map_err(|source| Error::Bind { addr, source })?;
             // The address itself goes to stdout only (cli.rs): the log never holds IP
             // addresses (log.rs), not even the server's own.
-            info!(
-                kind = if entry == Entry::StartTls {
-                    "c2s"
-                } else {
-                    "c2s_tls"
-                },
-                "listening"
-            );
-            match entry {
-                Entry::StartTls => running.c2s.push(local),
-                Entry::DirectTls => running.c2s_tls.push(local),
+            info!(kind = kind.as_str(), "listening");
+            match kind {
+                ListenerKind::C2s => running.c2s.push(local),
+                _ => running.c2s_tls.push(local),
             }
-            let (cx, tracker, shutdown) = (
-                cx.clone(),
-                running.tracker.clone(),
-                running.shutdown.clone(),
-            );
-            running
-                .tracker
-                .spawn(accept_loop(listener, cx, entry, tracker, shutdown));
+            tcp.push((listener, kind));
         }
     }
     // Features serving HTTP add their endpoints here (upload "/upload/", pastebin
@@ -311,12 +305,12 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
     } else {
         None
     };
+    let dispatcher = accept_on(config, &running, cx, http, tcp);
     if config.tor.enabled {
         let launched = crate::tor::launch(
             config,
             state_dir,
-            cx.clone(),
-            http,
+            dispatcher,
             running.tracker.clone(),
             running.shutdown.clone(),
         )
@@ -347,15 +341,23 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
     Ok(running)
 }
 
-/// Binds the HTTP listeners, spawns their accept loops and sets the clearnet base URL;
-/// returns the service, for the onion service's `http` port.
+/// The HTTP listener: its service, its TLS acceptor (`http.tls`) and its bound TCP
+/// listeners, not accepting yet.
+struct Http {
+    svc: Arc<crate::http::HttpService>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    listeners: Vec<TcpListener>,
+}
+
+/// Binds the HTTP listeners, builds the service and sets the clearnet base URL; the
+/// service also serves the onion service's `http` port.
 async fn start_http(
     config: &Config,
     running: &mut Running,
     endpoints: crate::http::Endpoints,
     tls: &Arc<rustls::ServerConfig>,
     fingerprints: Option<&crate::tls::Fingerprints>,
-) -> Result<Arc<crate::http::HttpService>, Error> {
+) -> Result<Http, Error> {
     let mut listeners = Vec::new();
     for addr in config.http_addrs() {
         let listener = TcpListener::bind(addr)
@@ -395,15 +397,6 @@ async fn start_http(
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
         crate::stream::acceptor(Arc::new(cfg))
     });
-    for listener in listeners {
-        running.tracker.spawn(crate::http::accept_loop(
-            listener,
-            svc.clone(),
-            acceptor.clone(),
-            running.tracker.clone(),
-            running.shutdown.clone(),
-        ));
-    }
     let clearnet = crate::http::clearnet_base(
         &config.http.public_url,
         config.http.tls,
@@ -417,7 +410,11 @@ async fn start_http(
     if let Ok(mut urls) = running.base_urls.write() {
         urls.clearnet = clearnet;
     }
-    Ok(svc)
+    Ok(Http {
+        svc,
+        tls: acceptor,
+        listeners,
+    })
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit (every connection is a file
@@ -444,46 +441,96 @@ fn raise_nofile_limit(max_preauth: u32) {
     }
 }
 
-/// Accept failures (typically out of file descriptors) are logged at most this often.
-const ACCEPT_WARN_EVERY: Duration = Duration::from_secs(10);
+/// The accept path of this server: one limit of `limits.max_connections` and
+/// [`Sessions`] as handler; starts accepting on the bound c2s listeners (`tcp`) and the
+/// HTTP ones. The onion service hands its streams to the returned dispatcher.
+fn accept_on(
+    config: &Config,
+    running: &Running,
+    c2s: Arc<C2sContext>,
+    http: Option<Http>,
+    tcp: Vec<(TcpListener, ListenerKind)>,
+) -> Dispatcher {
+    let (http, http_listeners) = match http {
+        Some(h) => (Some((h.svc, h.tls)), h.listeners),
+        None => (None, Vec::new()),
+    };
+    let sessions = Sessions {
+        c2s,
+        http,
+        shutdown: running.shutdown.clone(),
+    };
+    let dispatcher = Dispatcher::new(
+        config.limits.max_connections as usize,
+        sessions,
+        running.tracker.clone(),
+        running.shutdown.clone(),
+    );
+    let http_listeners = http_listeners.into_iter().map(|l| (l, ListenerKind::Http));
+    for (listener, kind) in tcp.into_iter().chain(http_listeners) {
+        dispatcher.listen(listener, kind);
+    }
+    dispatcher
+}
 
-async fn accept_loop(
-    listener: TcpListener,
-    cx: Arc<C2sContext>,
-    entry: Entry,
-    tracker: TaskTracker,
+/// Where accepted connections go, by listener kind ([`crate::listen::Handler`]): the
+/// client session code for `c2s` (STARTTLS) and `c2s_tls` (XEP-0368), the HTTP
+/// service for `http` when the HTTP listener is enabled (with TLS on TCP when
+/// `http.tls`, plain inside onion streams); `s2s` is not served yet.
+struct Sessions {
+    c2s: Arc<C2sContext>,
+    http: Option<(
+        Arc<crate::http::HttpService>,
+        Option<tokio_rustls::TlsAcceptor>,
+    )>,
     shutdown: CancellationToken,
-) {
-    let mut last_warn: Option<tokio::time::Instant> = None;
-    let mut failures: u64 = 0;
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            a = listener.accept() => a,
-        };
-        match accepted {
-            Ok((tcp, peer)) => {
-                let _ = tcp.set_nodelay(true);
-                tracker.spawn(c2s::serve(
-                    cx.clone(),
-                    tcp,
+}
+
+impl crate::listen::Handler for Sessions {
+    fn serves(&self, kind: ListenerKind) -> bool {
+        match kind {
+            ListenerKind::C2s | ListenerKind::C2sTls => true,
+            ListenerKind::Http => self.http.is_some(),
+            ListenerKind::S2s => false,
+        }
+    }
+
+    fn serve(&self, kind: ListenerKind, conn: Conn) -> BoxFuture<'static, ()> {
+        let via = crate::http::Via::from_onion(conn.via_onion());
+        match (kind, &self.http) {
+            (ListenerKind::C2s | ListenerKind::C2sTls, _) => {
+                let entry = if kind == ListenerKind::C2s {
+                    Entry::StartTls
+                } else {
+                    Entry::DirectTls
+                };
+                let source = match conn.peer {
+                    Peer::Ip(ip) => c2s::ratelimit::Source::Ip(ip),
+                    Peer::OnionCircuit(id) => c2s::ratelimit::Source::OnionCircuit(id),
+                };
+                Box::pin(c2s::serve(
+                    self.c2s.clone(),
+                    conn.stream,
                     entry,
-                    Some(peer.ip()),
-                    crate::http::Via::Clearnet,
-                ));
+                    source,
+                    via,
+                ))
             }
-            Err(e) => {
-                // Typically out of file descriptors: back off instead of spinning, and
-                // log once per ACCEPT_WARN_EVERY with the number of failures since.
-                failures += 1;
-                let now = tokio::time::Instant::now();
-                if last_warn.is_none_or(|t| now.duration_since(t) >= ACCEPT_WARN_EVERY) {
-                    warn!(error = %e, failures, "accept failed; retrying every 100 ms");
-                    last_warn = Some(now);
-                    failures = 0;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+            (ListenerKind::Http, Some((svc, tls))) => {
+                let tls = match conn.peer {
+                    Peer::Ip(_) => tls.clone(),
+                    Peer::OnionCircuit(_) => None,
+                };
+                Box::pin(crate::http::serve_conn(
+                    svc.clone(),
+                    conn.stream,
+                    tls,
+                    via,
+                    self.shutdown.clone(),
+                ))
             }
+            // Not served ([`Sessions::serves`]): the connection is closed.
+            (ListenerKind::Http, None) | (ListenerKind::S2s, _) => Box::pin(async {}),
         }
     }
 }

@@ -51,6 +51,14 @@ pub struct LimitsConfig {
     /// against [`LimitsConfig::max_preauth_connections`]. Privacy: the address is kept
     /// in memory only, hashed. Range `1..=100_000`. Default `16`.
     pub max_preauth_per_source: u32,
+    /// Open connections in total, of every listener (c2s, c2s_tls, http) and the onion
+    /// service together, bound sessions and connections before authentication alike;
+    /// each counts from its acceptance until it ends. At the cap a new TCP connection is
+    /// accepted and closed at once and a new onion stream is refused; refusals are logged
+    /// as one warning at most every 10 s. Keep it above
+    /// [`LimitsConfig::max_preauth_connections`] and below the open-file limit.
+    /// Range `1..=1_000_000`. Default `20_000`.
+    pub max_connections: u32,
     /// Seconds one write to a client may take (a stanza, or a stream error); a client
     /// that stops reading is closed when it passes, and what was queued for it is
     /// bounced to its senders or stored offline. Range `1..=3600`. Default `30`.
@@ -79,6 +87,7 @@ impl Default for LimitsConfig {
             pretls_timeout_secs: 10,
             max_preauth_connections: 1000,
             max_preauth_per_source: 16,
+            max_connections: 20_000,
             write_timeout_secs: 30,
             ping_interval_secs: 300,
             ping_timeout_secs: 60,

@@ -59,6 +59,9 @@ fn documented_defaults() {
     assert_eq!(c.limits.max_resources, 10);
     assert_eq!(c.limits.session_queue, 256);
     assert_eq!(c.limits.handshake_timeout_secs, 60);
+    assert_eq!(c.limits.max_preauth_connections, 1000);
+    assert_eq!(c.limits.max_preauth_per_source, 16);
+    assert_eq!(c.limits.max_connections, 20_000);
     assert_eq!(c.auth.scram_iterations, 4096);
     assert_eq!(c.auth.failure_delay_ms, 1000);
     assert_eq!(c.auth.max_failures_per_account, 5);
@@ -241,6 +244,20 @@ fn range_bounds_are_inclusive() {
         "limits.max_stanza_bytes: must be between 10000 and 16777216 (got 16777217)"
     );
     assert_eq!(keys(&p), ["limits.max_stanza_bytes", "limits.max_depth"]);
+}
+
+#[test]
+fn max_connections_is_bounded() {
+    Config::from_toml_str("[limits]\nmax_connections = 1\n").unwrap();
+    Config::from_toml_str("[limits]\nmax_connections = 1000000\n").unwrap();
+    for bad in [0, 1_000_001] {
+        let p = problems(&format!("[limits]\nmax_connections = {bad}\n"));
+        assert_eq!(
+            p[0].to_string(),
+            format!("limits.max_connections: must be between 1 and 1000000 (got {bad})")
+        );
+        assert_eq!(keys(&p), ["limits.max_connections"]);
+    }
 }
 
 #[test]

@@ -164,6 +164,11 @@ impl ListenerKind {
             Self::Http => "http",
         }
     }
+
+    /// Whether this kind carries client-to-server streams (`c2s` or `c2s_tls`).
+    pub fn is_client(self) -> bool {
+        matches!(self, Self::C2s | Self::C2sTls)
+    }
 }
 
 /// `[tor.onion_service.restricted_discovery]`: restricted discovery (onion service

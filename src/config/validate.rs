@@ -22,6 +22,7 @@ const HANDSHAKE_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3600;
 const PRETLS_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3600;
 const MAX_PREAUTH_CONNECTIONS: RangeInclusive<u32> = 1..=1_000_000;
 const MAX_PREAUTH_PER_SOURCE: RangeInclusive<u32> = 1..=100_000;
+const MAX_CONNECTIONS: RangeInclusive<u32> = 1..=1_000_000;
 const WRITE_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3600;
 const PING_INTERVAL_SECS: RangeInclusive<u64> = 1..=86_400;
 const PING_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3600;
@@ -309,6 +310,12 @@ impl Config {
             "limits.max_preauth_per_source",
             l.max_preauth_per_source,
             MAX_PREAUTH_PER_SOURCE,
+        );
+        range(
+            p,
+            "limits.max_connections",
+            l.max_connections,
+            MAX_CONNECTIONS,
         );
         range(
             p,

@@ -1,4 +1,4 @@
-//! The hyper service, its security headers, and the TCP accept loop.
+//! The hyper service, its security headers, and the serving of one connection.
 
 use std::convert::Infallible;
 use std::future::Future as _;
@@ -12,10 +12,8 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::hyper_errors::{Requests, SecureErrors};
 use super::{Endpoints, FingerprintPages, HttpRequest, ResponseBody, Via};
@@ -272,46 +270,29 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<IO> {
     }
 }
 
-/// Accepts TCP connections on `listener` until `shutdown`: each is served (after a
-/// TLS handshake with `tls`, when given) as [`Via::Clearnet`]. The peer address is
-/// never read.
-pub async fn accept_loop(
-    listener: TcpListener,
+/// Serves one connection of the HTTP listener until it ends or `shutdown` fires: after
+/// a TLS handshake with `tls` (which must finish within the header timeout) when given,
+/// else in plain HTTP ([`serve_io`]). It is handed no peer address.
+pub async fn serve_conn<IO>(
     svc: Arc<HttpService>,
+    io: IO,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    tracker: TaskTracker,
+    via: Via,
     shutdown: CancellationToken,
-) {
-    loop {
-        let accepted = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            a = listener.accept() => a,
-        };
-        match accepted {
-            Ok((tcp, _)) => {
-                let _ = tcp.set_nodelay(true);
-                let (svc, tls, shutdown) = (svc.clone(), tls.clone(), shutdown.clone());
-                tracker.spawn(async move {
-                    match tls {
-                        None => serve_io(svc, tcp, Via::Clearnet, shutdown).await,
-                        Some(acceptor) => {
-                            let handshake =
-                                tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(tcp));
-                            let stream = tokio::select! {
-                                _ = shutdown.cancelled() => return,
-                                s = handshake => s,
-                            };
-                            match stream {
-                                Ok(Ok(s)) => serve_io(svc, s, Via::Clearnet, shutdown).await,
-                                _ => debug!("http TLS handshake failed"),
-                            }
-                        }
-                    }
-                });
-            }
-            Err(e) => {
-                warn!(error = %e, "http accept failed; retrying in 100 ms");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match tls {
+        None => serve_io(svc, io, via, shutdown).await,
+        Some(acceptor) => {
+            let handshake = tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(io));
+            let stream = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                s = handshake => s,
+            };
+            match stream {
+                Ok(Ok(s)) => serve_io(svc, s, via, shutdown).await,
+                _ => debug!("http TLS handshake failed"),
             }
         }
     }

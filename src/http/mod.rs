@@ -22,7 +22,8 @@
 //!   that allows nothing but same-origin styles and images and no framing, no
 //!   referrer, `nosniff`. No cookie is ever set.
 //! - There is no access log: requests, paths, user agents and addresses are never
-//!   logged, at any level. The peer address of a TCP connection is not even read.
+//!   logged, at any level. The service is never handed the peer address of a
+//!   connection.
 
 pub mod fingerprints;
 pub mod hyper_errors;
@@ -30,8 +31,7 @@ mod listener;
 
 pub use fingerprints::FingerprintPages;
 pub use listener::{
-    CSP, HttpService, WriteTimeout, accept_loop, clearnet_base, onion_base, secure, serve_io,
-    status,
+    CSP, HttpService, WriteTimeout, clearnet_base, onion_base, secure, serve_conn, serve_io, status,
 };
 
 use std::pin::Pin;

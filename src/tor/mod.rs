@@ -6,9 +6,11 @@
 //! - [`ports`]: the virtual port map of `[tor.onion_service]`: which listener kind a
 //!   stream to a given virtual port enters ([`PortMap::dispatch`]).
 //! - [`service`]: [`launch`] bootstraps Arti in the background, publishes the onion
-//!   service and hands every accepted stream to exactly the session code of TCP
-//!   connections ([`crate::c2s::serve`], with [`crate::http::Via::Onion`]), or the
-//!   HTTP service for the `http` port; progress is logged at info.
+//!   service and hands every accepted stream, with the listener kind of its virtual
+//!   port, to the server's accept path ([`crate::listen::Dispatcher`]): the same
+//!   connection limit and the same handler as TCP connections; progress is logged at
+//!   info. This module knows no session code: the server's handler maps each kind to
+//!   the client sessions or the HTTP service.
 //! - [`connector`]: [`Connector`], outbound streams through the same Arti client
 //!   (for federation over Tor), and [`refuse_onion_dns`], the guard that keeps
 //!   `.onion` names away from any DNS resolver.
@@ -25,7 +27,7 @@
 //!   clearnet listener serves the same domain (see the README's onion-only section).
 //! - Onion streams carry no source address; failed logins are counted per rendezvous
 //!   circuit instead (a random id per accepted introduction,
-//!   [`crate::c2s::ratelimit::Source::OnionCircuit`]), so one client's failures do not
+//!   [`crate::listen::Peer::OnionCircuit`]), so one client's failures do not
 //!   refuse other onion clients.
 //! - Nothing here logs client activity, addresses or keys. The `.onion` address is
 //!   printed on standard output by the command line (`listening onion …`), never
@@ -62,7 +64,7 @@ use std::path::{Path, PathBuf};
 
 pub use address::{onion_address, onion_address_from_key};
 pub use connector::{Connector, is_onion, refuse_onion_dns};
-pub use ports::{Dispatch, ListenerKind, PortMap};
+pub use ports::{Dispatch, PortMap};
 pub use service::{TorHandle, launch};
 
 /// The environment variable that must be `1` for `tor.testing.network` to be used.

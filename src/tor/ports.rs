@@ -9,34 +9,16 @@
 
 use std::collections::BTreeMap;
 
-use crate::c2s::Entry;
 use crate::config::TorPort;
-
-pub use crate::config::ListenerKind;
-
-// The kinds and their names belong to the configuration; how each one is served is
-// decided here.
-impl ListenerKind {
-    /// How a stream of this kind enters the client session code, or `None` if this
-    /// server has no such listener yet.
-    pub fn entry(self) -> Option<Entry> {
-        match self {
-            Self::C2s => Some(Entry::StartTls),
-            Self::C2sTls => Some(Entry::DirectTls),
-            Self::S2s | Self::Http => None,
-        }
-    }
-}
+use crate::listen::ListenerKind;
 
 /// What to do with a stream to a virtual port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dispatch {
-    /// Serve it as a client stream entering this way.
-    Serve(Entry),
-    /// Serve it as plain HTTP ([`crate::http::serve_io`] with
-    /// [`crate::http::Via::Onion`]).
-    Http,
-    /// The port is mapped to a listener kind this server does not have yet: refuse.
+    /// Serve it as this listener kind (through [`crate::listen::Dispatcher::serve`]).
+    Serve(ListenerKind),
+    /// The port is mapped to a listener kind this server does not serve (`s2s`, or
+    /// `http` when the HTTP listener is disabled): refuse.
     NotAvailable(ListenerKind),
     /// The port is not mapped: refuse.
     Unmapped,
@@ -62,21 +44,19 @@ impl PortMap {
         Self(map)
     }
 
-    /// Where a stream to virtual port `port` goes.
-    pub fn dispatch(&self, port: u16) -> Dispatch {
+    /// Where a stream to virtual port `port` goes, when the server serves the kinds
+    /// for which `served` is true ([`crate::listen::Dispatcher::serves`]).
+    pub fn dispatch(&self, port: u16, served: impl Fn(ListenerKind) -> bool) -> Dispatch {
         match self.0.get(&port) {
             None => Dispatch::Unmapped,
-            Some(ListenerKind::Http) => Dispatch::Http,
-            Some(kind) => match kind.entry() {
-                Some(entry) => Dispatch::Serve(entry),
-                None => Dispatch::NotAvailable(*kind),
-            },
+            Some(&kind) if served(kind) => Dispatch::Serve(kind),
+            Some(&kind) => Dispatch::NotAvailable(kind),
         }
     }
 
-    /// Whether some port is served as a client stream (`c2s` or `c2s_tls`).
+    /// Whether some port is mapped to a client stream kind (`c2s` or `c2s_tls`).
     pub fn serves_clients(&self) -> bool {
-        self.0.values().any(|k| k.entry().is_some())
+        self.0.values().any(|k| k.is_client())
     }
 }
 
@@ -85,17 +65,48 @@ mod tests {
     use super::*;
     use crate::config::TorOnionServiceConfig;
 
+    /// The kinds a server with the HTTP listener serves.
+    fn with_http(kind: ListenerKind) -> bool {
+        kind != ListenerKind::S2s
+    }
+
     #[test]
     fn default_map_dispatch() {
         let m = PortMap::new(&TorOnionServiceConfig::default().ports);
-        assert_eq!(m.dispatch(5222), Dispatch::Serve(Entry::StartTls));
-        assert_eq!(m.dispatch(5223), Dispatch::Serve(Entry::DirectTls));
-        assert_eq!(m.dispatch(5269), Dispatch::NotAvailable(ListenerKind::S2s));
-        assert_eq!(m.dispatch(80), Dispatch::Http);
+        assert_eq!(
+            m.dispatch(5222, with_http),
+            Dispatch::Serve(ListenerKind::C2s)
+        );
+        assert_eq!(
+            m.dispatch(5223, with_http),
+            Dispatch::Serve(ListenerKind::C2sTls)
+        );
+        assert_eq!(
+            m.dispatch(5269, with_http),
+            Dispatch::NotAvailable(ListenerKind::S2s)
+        );
+        assert_eq!(
+            m.dispatch(80, with_http),
+            Dispatch::Serve(ListenerKind::Http)
+        );
         for port in [0, 22, 443, 5224, 5280, 65535] {
-            assert_eq!(m.dispatch(port), Dispatch::Unmapped, "{port}");
+            assert_eq!(m.dispatch(port, with_http), Dispatch::Unmapped, "{port}");
         }
         assert!(m.serves_clients());
+    }
+
+    #[test]
+    fn http_port_is_refused_without_the_http_listener() {
+        let m = PortMap::new(&TorOnionServiceConfig::default().ports);
+        let clients_only = ListenerKind::is_client;
+        assert_eq!(
+            m.dispatch(80, clients_only),
+            Dispatch::NotAvailable(ListenerKind::Http)
+        );
+        assert_eq!(
+            m.dispatch(5222, clients_only),
+            Dispatch::Serve(ListenerKind::C2s)
+        );
     }
 
     #[test]
@@ -107,19 +118,17 @@ mod tests {
             TorPort::new(1, "smtp"),
             TorPort::new(5269, "s2s"),
         ]);
-        assert_eq!(m.dispatch(443), Dispatch::Serve(Entry::DirectTls));
-        assert_eq!(m.dispatch(0), Dispatch::Unmapped);
-        assert_eq!(m.dispatch(1), Dispatch::Unmapped);
+        assert_eq!(
+            m.dispatch(443, with_http),
+            Dispatch::Serve(ListenerKind::C2sTls)
+        );
+        assert_eq!(m.dispatch(0, with_http), Dispatch::Unmapped);
+        assert_eq!(m.dispatch(1, with_http), Dispatch::Unmapped);
         assert!(m.serves_clients());
         assert!(!PortMap::new(&[TorPort::new(5269, "s2s")]).serves_clients());
-        assert_eq!(PortMap::default().dispatch(5222), Dispatch::Unmapped);
-    }
-
-    #[test]
-    fn kind_names_round_trip() {
-        for name in crate::config::TOR_LISTENER_KINDS {
-            assert_eq!(ListenerKind::parse(name).unwrap().as_str(), *name);
-        }
-        assert_eq!(ListenerKind::parse("C2S"), None);
+        assert_eq!(
+            PortMap::default().dispatch(5222, with_http),
+            Dispatch::Unmapped
+        );
     }
 }

@@ -5,9 +5,10 @@
 //! and keystore, the service key) and fails start-up on error; bootstrapping the Tor
 //! network then goes on in the background without blocking the TCP listeners. One task
 //! (in the server's `TaskTracker`) logs bootstrap progress and service status at
-//! info and accepts streams until the shutdown token fires; each accepted stream
-//! enters [`crate::c2s::serve`] exactly as a TCP connection does, with its rendezvous
-//! circuit (a random id) instead of a source address.
+//! info and accepts streams until the shutdown token fires; each stream to a virtual
+//! port whose listener kind the server serves takes a place under the connection limit
+//! and enters [`Dispatcher::serve`] exactly as a TCP connection does, with its
+//! rendezvous circuit (a random id) instead of a source address.
 
 use std::path::Path;
 use std::pin::Pin;
@@ -25,8 +26,8 @@ use tracing::{debug, error, info, warn};
 
 use super::arti_config::{client_config, service_config, testing_network};
 use super::{Connector, Dispatch, Error, PortMap, TESTING_ENV};
-use crate::c2s::{self, C2sContext};
 use crate::config::Config;
+use crate::listen::{Conn, Dispatcher};
 
 /// A started Tor client (and onion service, when enabled). Dropping it does not
 /// stop Tor: cancelling the server's shutdown token does.
@@ -52,7 +53,7 @@ impl TorHandle {
 /// Starts Tor for `config` (which must have `tor.enabled`), with its directory under
 /// `state_dir`: reads the testing override (guarded by [`TESTING_ENV`]), creates the
 /// directories (0700) and Arti's client, launches the onion service when enabled,
-/// then bootstraps in a task on `tracker` that serves onion streams with `cx` until
+/// then bootstraps in a task on `tracker` that hands onion streams to `dispatcher` until
 /// `shutdown` is cancelled. Logs a warning when a testing network is used.
 ///
 /// Must run inside a Tokio runtime. Returns without waiting for the Tor network.
@@ -65,8 +66,7 @@ impl TorHandle {
 pub async fn launch(
     config: &Config,
     state_dir: &Path,
-    cx: Arc<C2sContext>,
-    http: Option<Arc<crate::http::HttpService>>,
+    dispatcher: Dispatcher,
     tracker: TaskTracker,
     shutdown: CancellationToken,
 ) -> Result<TorHandle, Error> {
@@ -108,7 +108,7 @@ pub async fn launch(
         connector: Connector::new(client.clone()),
     };
     let ports = PortMap::new(&config.tor.onion_service.ports);
-    let targets = Targets { cx, http, ports };
+    let targets = Targets { dispatcher, ports };
     tracker.spawn(run(client, service, targets, tracker.clone(), shutdown));
     Ok(handle)
 }
@@ -119,7 +119,7 @@ type StreamRequests = Pin<Box<dyn Stream<Item = (u64, StreamRequest)> + Send>>;
 /// Accepts every rendezvous request (as `tor_hsservice::handle_rend_requests` does) and
 /// tags the streams of each rendezvous circuit with a fresh random id: one client's
 /// circuit, told apart from other clients' for failed-login accounting
-/// ([`crate::c2s::ratelimit::Source::OnionCircuit`]). Arti's `StreamRequest` exposes
+/// ([`crate::listen::Peer::OnionCircuit`]). Arti's `StreamRequest` exposes
 /// nothing of its circuit, but each accepted `RendRequest` is one circuit.
 fn per_circuit_streams(
     requests: impl Stream<Item = tor_hsservice::RendRequest> + Send + 'static,
@@ -151,11 +151,10 @@ async fn next_of<S: Stream + Unpin>(s: &mut Option<S>) -> S::Item {
     std::future::pending().await
 }
 
-/// Where onion streams go: the client session code, the HTTP service (when enabled),
-/// by virtual port.
+/// Where onion streams go: the server's accept path, by the listener kind of their
+/// virtual port.
 struct Targets {
-    cx: Arc<C2sContext>,
-    http: Option<Arc<crate::http::HttpService>>,
+    dispatcher: Dispatcher,
     ports: PortMap,
 }
 
@@ -190,7 +189,7 @@ async fn run(
             }
             s = next_of(&mut boot_events) => progress.update(&s),
             s = next_of(&mut status) => service_log.update(&s),
-            (circuit, req) = next_of(&mut streams) => dispatch(req, circuit, &targets, &tracker, &shutdown),
+            (circuit, req) = next_of(&mut streams) => dispatch(req, circuit, &targets, &tracker),
         }
     }
     // Dropping the running service stops publishing and introductions; the client
@@ -199,52 +198,20 @@ async fn run(
     debug!("tor stopped");
 }
 
-/// Hands one onion stream to the session code (with its rendezvous `circuit` as the
-/// connection source) or the HTTP service, or refuses it.
-fn dispatch(
-    req: StreamRequest,
-    circuit: u64,
-    targets: &Targets,
-    tracker: &TaskTracker,
-    shutdown: &CancellationToken,
-) {
-    let cx = &targets.cx;
+/// Hands one onion stream, with the listener kind of its virtual port and its
+/// rendezvous `circuit` as the connection source, to the dispatcher; refuses it when
+/// the kind is not served or no place is left under the connection limit.
+fn dispatch(req: StreamRequest, circuit: u64, targets: &Targets, tracker: &TaskTracker) {
+    let dispatcher = &targets.dispatcher;
     let target = match req.request() {
-        IncomingStreamRequest::Begin(begin) => targets.ports.dispatch(begin.port()),
+        IncomingStreamRequest::Begin(begin) => targets
+            .ports
+            .dispatch(begin.port(), |kind| dispatcher.serves(kind)),
         _ => Dispatch::Unmapped,
     };
-    let target = match (target, &targets.http) {
-        (Dispatch::Http, None) => Dispatch::NotAvailable(super::ListenerKind::Http),
-        (t, _) => t,
-    };
-    match target {
-        Dispatch::Http => {
-            let (http, shutdown) = (targets.http.clone(), shutdown.clone());
-            tracker.spawn(async move {
-                match req.accept(Connected::new_empty()).await {
-                    Ok(stream) => {
-                        if let Some(http) = http {
-                            crate::http::serve_io(http, stream, crate::http::Via::Onion, shutdown)
-                                .await
-                        }
-                    }
-                    Err(e) => debug!(error = %e, "onion stream could not be accepted"),
-                }
-            });
-        }
-        Dispatch::Serve(entry) => {
-            let cx = cx.clone();
-            tracker.spawn(async move {
-                match req.accept(Connected::new_empty()).await {
-                    // No source address: each rendezvous circuit is its own source.
-                    Ok(stream) => {
-                        let source = c2s::ratelimit::Source::OnionCircuit(circuit);
-                        c2s::serve(cx, stream, entry, source, crate::http::Via::Onion).await
-                    }
-                    Err(e) => debug!(error = %e, "onion stream could not be accepted"),
-                }
-            });
-        }
+    let place = match target {
+        // At the limit the stream is refused like any other (counted and logged there).
+        Dispatch::Serve(kind) => dispatcher.admit().map(|place| (kind, place)),
         refused => {
             debug!(
                 kind = match refused {
@@ -253,6 +220,25 @@ fn dispatch(
                 },
                 "onion stream refused"
             );
+            None
+        }
+    };
+    match place {
+        Some((kind, place)) => {
+            let dispatcher = dispatcher.clone();
+            tracker.spawn(async move {
+                match req.accept(Connected::new_empty()).await {
+                    // No source address: each rendezvous circuit is its own source.
+                    Ok(stream) => {
+                        dispatcher
+                            .serve(place, kind, Conn::onion(stream, circuit))
+                            .await
+                    }
+                    Err(e) => debug!(error = %e, "onion stream could not be accepted"),
+                }
+            });
+        }
+        None => {
             tracker.spawn(async move {
                 let _ = req
                     .reject(End::new_with_reason(EndReason::CONNECTREFUSED))

@@ -1,7 +1,8 @@
 //! Hostile and slow connections: caps on unauthenticated connections (total and per
-//! source), the pre-TLS deadline, the open-file limit, rate-limited accept failures;
-//! slow readers closed after the write timeout with every unwritten message bounced or
-//! stored offline; offline rows deleted only once written; server pings of idle sessions.
+//! source), the overall connection limit of every listener, the pre-TLS deadline, the
+//! open-file limit, rate-limited accept failures; slow readers closed after the write
+//! timeout with every unwritten message bounced or stored offline; offline rows deleted
+//! only once written; server pings of idle sessions.
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -424,4 +425,100 @@ async fn idle_sessions_are_pinged_and_closed_when_silent() {
     // Unanswered: closed.
     let end = c.wait_closed(Duration::from_secs(20)).await;
     assert_eq!(end.errors, vec!["connection-timeout".to_owned()]);
+}
+
+/// What a fresh connection sees within a few seconds.
+#[derive(Debug, PartialEq, Eq)]
+enum Probe {
+    /// The server answered.
+    Served,
+    /// The server closed it (end of stream or reset).
+    Closed,
+    /// Still open, nothing received.
+    Silent,
+}
+
+/// Connects to `to`, sends `hello` (if any) and waits up to 3 s for an answer.
+async fn probe(to: SocketAddr, hello: &str) -> Probe {
+    let Ok(mut tcp) = TcpStream::connect(to).await else {
+        return Probe::Closed;
+    };
+    if !hello.is_empty() {
+        use tokio::io::AsyncWriteExt;
+        if tcp.write_all(hello.as_bytes()).await.is_err() {
+            return Probe::Closed;
+        }
+    }
+    let mut buf = [0u8; 64];
+    match tokio::time::timeout(Duration::from_secs(3), tcp.read(&mut buf)).await {
+        Ok(Ok(n)) if n > 0 => Probe::Served,
+        Ok(_) => Probe::Closed,
+        Err(_) => Probe::Silent,
+    }
+}
+
+/// With `limits.max_connections = 3`, one limit covers every listener: with a bound
+/// session, an HTTPS connection and a direct TLS stream not yet authenticated open, a further
+/// connection to any listener is closed at once while the three are kept, the refusal
+/// is logged without an address, and once one of the three closes a new connection is
+/// served.
+#[tokio::test]
+async fn connections_beyond_max_connections_are_closed_at_once() {
+    let server = Server::builder()
+        .toml("[limits]\nmax_connections = 3\npretls_timeout_secs = 120\nhandshake_timeout_secs = 120\n")
+        .start();
+    server.add_account("alice", "pw");
+    let hello = header(&server.domain);
+    let mut alice = server.login("alice", "pw", "a").await;
+    let (https, _) = crate::common::http::connect_tls(&server).await;
+    let mut tls = Client::connect_direct_tls(&server).await;
+    // The three are in: a fourth connection to any listener is closed at once.
+    let first_refusal = std::time::Instant::now();
+    assert_eq!(probe(server.c2s, &hello).await, Probe::Closed);
+    assert_eq!(probe(server.c2s_tls, "").await, Probe::Closed);
+    assert_eq!(probe(server.http.unwrap(), "").await, Probe::Closed);
+    // The three are kept and still served.
+    alice.sync().await;
+    tls.auth_plain("alice", "pw").await.expect("login");
+    let r = crate::common::http::request_over(
+        https,
+        &server.domain,
+        "GET",
+        "/fingerprints.txt",
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    // The HTTPS connection is closed after its response: its place is free again.
+    let mut served = Probe::Closed;
+    for _ in 0..50 {
+        served = probe(server.c2s, &hello).await;
+        if served == Probe::Served {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        served,
+        Probe::Served,
+        "no connection served after one closed"
+    );
+    let log = server.stderr();
+    let line = log
+        .lines()
+        .find(|l| l.contains("connection limit reached"))
+        .unwrap_or_else(|| panic!("the refusals were not logged:\n{log}"));
+    assert!(line.contains("WARN"), "{line}");
+    assert!(!line.contains("127.0.0.1"), "{line}");
+    // Refusals are logged at most every 10 s: one warning for those above, unless the
+    // test ran longer than that.
+    let periods = first_refusal.elapsed().as_secs() / 10 + 1;
+    let lines = log.matches("connection limit reached").count() as u64;
+    assert!(
+        lines <= periods,
+        "{lines} warnings in {periods} periods:\n{log}"
+    );
+    alice.close().await;
+    tls.close().await;
 }
