@@ -152,44 +152,16 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
     // The HTTP listener's base URLs, for features that hand out URLs: filled in below
     // once the listener is bound and the onion address is known.
     let base_urls: crate::http::SharedBaseUrls = Default::default();
-    let mut services: Vec<(String, Arc<dyn crate::router::Service>)> = Vec::new();
-    if config.muc.enabled {
-        for domain in &config.server.domains {
-            let service = format!("{}.{domain}", config.muc.subdomain);
-            let muc = crate::modules::muc::MucService::load(
-                service.clone(),
-                &config.muc,
-                storage.clone(),
-            )
-            .await?;
-            services.push((service, muc));
-        }
-    }
-    // XEP-0363: one service per hosted domain, sharing the endpoint's state.
-    let upload = if config.upload.enabled && config.http.enabled {
-        let shared = crate::modules::upload::Shared::load(
-            &config.upload,
-            state_dir,
-            storage.clone(),
-            base_urls.clone(),
-        )
-        .await?;
-        for domain in &config.server.domains {
-            let service = format!("{}.{domain}", config.upload.subdomain);
-            let svc = crate::modules::upload::UploadService::new(domain.clone(), shared.clone());
-            services.push((service, svc));
-        }
-        Some(shared)
-    } else {
-        None
-    };
-    let pastebin = config.pastebin.enabled.then(|| {
-        crate::modules::pastebin::Pastebin::new(
-            &config.pastebin,
-            base_urls.clone(),
-            storage.clone(),
-        )
-    });
+    let shutdown = CancellationToken::new();
+    // Every feature of the list in modules/mod.rs: modules, services, endpoints, workers.
+    let built = crate::modules::build_all(&crate::modules::BuildCtx {
+        config,
+        state_dir,
+        storage: &storage,
+        base_urls: &base_urls,
+        shutdown: &shutdown,
+    })
+    .await?;
     let tracker = TaskTracker::new();
     let router = Router::new(
         RouterConfig {
@@ -198,58 +170,23 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
             session_queue: config.limits.session_queue as usize,
         },
         storage.clone(),
-        crate::modules::all(config, pastebin.clone()),
-        services,
+        built.modules,
+        built.services,
         tracker.clone(),
     );
-    let shutdown = CancellationToken::new();
-    let cx = Arc::new(C2sContext {
-        router: router.clone(),
-        storage: storage.clone(),
-        tls: crate::stream::acceptor(tls.clone()),
-        limits: Limits {
-            max_stanza_bytes: config.limits.max_stanza_bytes as usize,
-            max_depth: config.limits.max_depth as usize,
-            max_attributes: config.limits.max_attributes as usize,
-            max_namespace_bytes: config.limits.max_namespace_bytes as usize,
-            max_elements: config.limits.max_elements as usize,
-        },
-        handshake_timeout: Duration::from_secs(config.limits.handshake_timeout_secs),
-        pretls_timeout: Duration::from_secs(config.limits.pretls_timeout_secs),
-        preauth: c2s::preauth::PreAuth::new(
-            config.limits.max_preauth_connections as usize,
-            config.limits.max_preauth_per_source as usize,
-        ),
-        write_timeout: Duration::from_secs(config.limits.write_timeout_secs),
-        ping_interval: Duration::from_secs(config.limits.ping_interval_secs),
-        ping_timeout: Duration::from_secs(config.limits.ping_timeout_secs),
-        limiter: AuthLimiter::new(crate::c2s::ratelimit::Limits {
-            window: Duration::from_secs(config.auth.failure_window_secs),
-            max_pair: config.auth.max_failures_per_account,
-            max_source: config.auth.max_failures_per_source,
-            account_budget: config.auth.account_failure_budget,
-            base_delay: Duration::from_millis(config.auth.failure_delay_ms),
-            max_delay: Duration::from_millis(config.auth.max_failure_delay_ms),
-            max_keys: config.auth.max_failure_counters as usize,
-        }),
+    for worker in built.workers {
+        tracker.spawn(worker);
+    }
+    let cx = c2s_context(
+        config,
+        state_dir,
+        &router,
+        &storage,
+        &tls,
         server_end_point,
-        verifier: crate::auth::PasswordVerifier::new(
-            config.auth.max_parallel_password_checks as usize,
-        ),
-        unknown_accounts: crate::auth::UnknownAccounts::new(
-            unknown_accounts_key(state_dir)?,
-            config.auth.scram_iterations,
-        ),
-        shutdown: shutdown.clone(),
-        decoy: Arc::new(decoy_credentials(config.auth.scram_iterations)?),
-        default_domain: config
-            .server
-            .domains
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "localhost".to_owned()),
-        base_urls: base_urls.clone(),
-    });
+        &shutdown,
+        &base_urls,
+    )?;
     let mut running = Running {
         c2s: Vec::new(),
         c2s_tls: Vec::new(),
@@ -285,20 +222,9 @@ pub async fn start(config: &Config, state_dir: &Path) -> Result<Running, Error> 
             tcp.push((listener, kind));
         }
     }
-    // Features serving HTTP add their endpoints here (upload "/upload/", pastebin
-    // "/pastebin/"); they read the base URLs from `base_urls`.
     let mut endpoints = crate::http::Endpoints::new();
-    if let Some(pastebin) = pastebin {
-        use crate::modules::pastebin::{PasteEndpoint, spawn_sweeper};
-        spawn_sweeper(pastebin, &running.tracker, running.shutdown.clone());
-        endpoints.add(PasteEndpoint::new(running.storage.clone()));
-    }
-    if let Some(shared) = upload {
-        running.tracker.spawn(crate::modules::upload::run_sweeper(
-            shared.clone(),
-            running.shutdown.clone(),
-        ));
-        endpoints.add(crate::modules::upload::UploadEndpoint::new(shared));
+    for e in built.endpoints {
+        endpoints.add(e);
     }
     let http = if config.http.enabled {
         Some(start_http(config, &mut running, endpoints, &tls, fingerprints.as_ref()).await?)
@@ -347,6 +273,67 @@ struct Http {
     svc: Arc<crate::http::HttpService>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     listeners: Vec<TcpListener>,
+}
+
+/// The client sessions' shared context: limits, TLS, SASL verification, rate limits.
+#[allow(clippy::too_many_arguments)]
+fn c2s_context(
+    config: &Config,
+    state_dir: &Path,
+    router: &Arc<Router>,
+    storage: &Storage,
+    tls: &Arc<rustls::ServerConfig>,
+    server_end_point: Option<Vec<u8>>,
+    shutdown: &CancellationToken,
+    base_urls: &crate::http::SharedBaseUrls,
+) -> Result<Arc<C2sContext>, Error> {
+    Ok(Arc::new(C2sContext {
+        router: router.clone(),
+        storage: storage.clone(),
+        tls: crate::stream::acceptor(tls.clone()),
+        limits: Limits {
+            max_stanza_bytes: config.limits.max_stanza_bytes as usize,
+            max_depth: config.limits.max_depth as usize,
+            max_attributes: config.limits.max_attributes as usize,
+            max_namespace_bytes: config.limits.max_namespace_bytes as usize,
+            max_elements: config.limits.max_elements as usize,
+        },
+        handshake_timeout: Duration::from_secs(config.limits.handshake_timeout_secs),
+        pretls_timeout: Duration::from_secs(config.limits.pretls_timeout_secs),
+        preauth: c2s::preauth::PreAuth::new(
+            config.limits.max_preauth_connections as usize,
+            config.limits.max_preauth_per_source as usize,
+        ),
+        write_timeout: Duration::from_secs(config.limits.write_timeout_secs),
+        ping_interval: Duration::from_secs(config.limits.ping_interval_secs),
+        ping_timeout: Duration::from_secs(config.limits.ping_timeout_secs),
+        limiter: AuthLimiter::new(crate::c2s::ratelimit::Limits {
+            window: Duration::from_secs(config.auth.failure_window_secs),
+            max_pair: config.auth.max_failures_per_account,
+            max_source: config.auth.max_failures_per_source,
+            account_budget: config.auth.account_failure_budget,
+            base_delay: Duration::from_millis(config.auth.failure_delay_ms),
+            max_delay: Duration::from_millis(config.auth.max_failure_delay_ms),
+            max_keys: config.auth.max_failure_counters as usize,
+        }),
+        server_end_point,
+        verifier: crate::auth::PasswordVerifier::new(
+            config.auth.max_parallel_password_checks as usize,
+        ),
+        unknown_accounts: crate::auth::UnknownAccounts::new(
+            unknown_accounts_key(state_dir)?,
+            config.auth.scram_iterations,
+        ),
+        shutdown: shutdown.clone(),
+        decoy: Arc::new(decoy_credentials(config.auth.scram_iterations)?),
+        default_domain: config
+            .server
+            .domains
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "localhost".to_owned()),
+        base_urls: base_urls.clone(),
+    }))
 }
 
 /// Binds the HTTP listeners, builds the service and sets the clearnet base URL; the

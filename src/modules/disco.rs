@@ -86,3 +86,8 @@ impl Module for DiscoModule {
         })
     }
 }
+
+/// The feature: always on.
+pub(super) fn build<'a>(_cx: &'a super::BuildCtx<'a>) -> super::BuildResult<'a> {
+    Box::pin(async { Ok(super::Built::module(DiscoModule)) })
+}

@@ -224,6 +224,14 @@ impl OfflineModule {
     }
 }
 
+/// The feature: `[offline]` (always built: with storage off, storable messages are
+/// bounced by the module).
+pub(super) fn build<'a>(cx: &'a super::BuildCtx<'a>) -> super::BuildResult<'a> {
+    let o = &cx.config.offline;
+    let m = OfflineModule::new(o.enabled, o.max_messages);
+    Box::pin(async move { Ok(super::Built::module(m)) })
+}
+
 /// XEP-0203 timestamp (XEP-0082 DateTime profile, UTC).
 pub fn stamp(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)

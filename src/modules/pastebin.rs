@@ -22,7 +22,7 @@
 //! - A paste is plaintext the server stores (the server sees these bodies anyway). It
 //!   is linked to nothing: no account, JID, room or address is stored with it, and the
 //!   128-bit random id is the only way to find it. Expired pastes answer 404 at once and
-//!   are deleted by a periodic sweep ([`spawn_sweeper`]); the database overwrites
+//!   are deleted by a periodic sweep ([`sweeper`]); the database overwrites
 //!   deleted rows (`secure_delete`).
 //! - Bodies are never logged.
 //! - Each account may cause at most `max_pastes_per_day` pastes in any 24 hours; a
@@ -447,22 +447,37 @@ fn private_message(cx: &ModuleCtx<'_>, st: &Stanza) -> bool {
 }
 
 /// Runs [`Pastebin::sweep`] every `min(expire_secs, 300)` seconds until `shutdown`.
-pub fn spawn_sweeper(
-    pastebin: Arc<Pastebin>,
-    tracker: &tokio_util::task::TaskTracker,
-    shutdown: CancellationToken,
-) {
+pub async fn sweeper(pastebin: Arc<Pastebin>, shutdown: CancellationToken) {
     let every = Duration::from_secs(pastebin.expire_secs.clamp(1, 300));
-    tracker.spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tick.tick() => pastebin.sweep().await,
-            }
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => pastebin.sweep().await,
         }
-    });
+    }
+}
+
+/// The feature: `[pastebin]` with `enabled`: the filter steps, the `/pastebin/`
+/// endpoint and the sweeper of expired pastes.
+pub(super) fn build<'a>(cx: &'a super::BuildCtx<'a>) -> super::BuildResult<'a> {
+    Box::pin(async move {
+        if !cx.config.pastebin.enabled {
+            return Ok(super::Built::default());
+        }
+        let pastebin = Pastebin::new(
+            &cx.config.pastebin,
+            cx.base_urls.clone(),
+            cx.storage.clone(),
+        );
+        Ok(super::Built {
+            modules: vec![Arc::new(PastebinModule::new(pastebin.clone()))],
+            endpoints: vec![PasteEndpoint::new(cx.storage.clone())],
+            workers: vec![Box::pin(sweeper(pastebin, cx.shutdown.clone()))],
+            ..super::Built::default()
+        })
+    })
 }
 
 /// The `/pastebin/<id>` endpoint: `GET` (and `HEAD`) answer the paste as

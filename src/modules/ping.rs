@@ -28,3 +28,8 @@ impl Module for PingModule {
         Box::pin(async move { Outcome::Reply(st.iq_result(None)) })
     }
 }
+
+/// The feature: always on.
+pub(super) fn build<'a>(_cx: &'a super::BuildCtx<'a>) -> super::BuildResult<'a> {
+    Box::pin(async { Ok(super::Built::module(PingModule)) })
+}

@@ -634,3 +634,12 @@ pub async fn roster_removed(router: &Arc<Router>, user: &BareJid, old: &RosterIt
             .await;
     }
 }
+
+/// The feature: `limits.max_directed_presences` and `roster.max_items`.
+pub(super) fn build<'a>(cx: &'a super::BuildCtx<'a>) -> super::BuildResult<'a> {
+    let settings = Settings {
+        max_directed_presences: cx.config.limits.max_directed_presences as usize,
+        roster_max_items: cx.config.roster.max_items,
+    };
+    Box::pin(async move { Ok(super::Built::module(PresenceModule::new(settings))) })
+}

@@ -226,3 +226,14 @@ pub fn push(router: &Arc<Router>, owner: &BareJid, it: &RosterItem, removed: boo
         s.send(iq);
     }
 }
+
+/// The feature: the limits of `[roster]`.
+pub(super) fn build<'a>(cx: &'a super::BuildCtx<'a>) -> super::BuildResult<'a> {
+    let r = &cx.config.roster;
+    let limits = Limits {
+        max_items: r.max_items,
+        max_groups: r.max_groups_per_item as usize,
+        max_name_bytes: r.max_name_bytes as usize,
+    };
+    Box::pin(async move { Ok(super::Built::module(RosterModule::new(limits))) })
+}

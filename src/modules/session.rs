@@ -32,3 +32,8 @@ impl Module for SessionModule {
         vec![Element::new("session", ns::SESSION).child(Element::new("optional", ns::SESSION))]
     }
 }
+
+/// The feature: always on.
+pub(super) fn build<'a>(_cx: &'a super::BuildCtx<'a>) -> super::BuildResult<'a> {
+    Box::pin(async { Ok(super::Built::module(SessionModule)) })
+}

@@ -46,3 +46,8 @@ impl Module for TimeModule {
         })
     }
 }
+
+/// The feature: always on.
+pub(super) fn build<'a>(_cx: &'a super::BuildCtx<'a>) -> super::BuildResult<'a> {
+    Box::pin(async { Ok(super::Built::module(TimeModule)) })
+}

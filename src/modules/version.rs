@@ -36,3 +36,15 @@ impl Module for VersionModule {
         })
     }
 }
+
+/// The feature: `version.enabled`.
+pub(super) fn build<'a>(cx: &'a super::BuildCtx<'a>) -> super::BuildResult<'a> {
+    let on = cx.config.version.enabled;
+    Box::pin(async move {
+        Ok(if on {
+            super::Built::module(VersionModule)
+        } else {
+            super::Built::default()
+        })
+    })
+}

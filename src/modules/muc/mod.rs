@@ -912,6 +912,24 @@ fn refused(room: &Room, s: &SessionEntry, gone: &mut Vec<FullJid>) {
     gone.push(s.full.clone());
 }
 
+/// The feature: with `muc.enabled`, one service per hosted domain on
+/// `<muc.subdomain>.<domain>` (XEP-0045 §4.2), restoring its persistent rooms.
+pub(super) fn build<'a>(cx: &'a super::BuildCtx<'a>) -> super::BuildResult<'a> {
+    Box::pin(async move {
+        let mut built = super::Built::default();
+        let cfg = &cx.config.muc;
+        if !cfg.enabled {
+            return Ok(built);
+        }
+        for domain in &cx.config.server.domains {
+            let service = format!("{}.{domain}", cfg.subdomain);
+            let muc = MucService::load(service.clone(), cfg, cx.storage.clone()).await?;
+            built.services.push((service, muc));
+        }
+        Ok(built)
+    })
+}
+
 /// Routes a stanza built by the service (from a room or occupant JID).
 async fn route(router: &Arc<Router>, el: Element) {
     let st = Stanza::new_from(el);

@@ -507,6 +507,31 @@ async fn is_stale_temp(storage: &Storage, name: &str) -> bool {
     is_slot_id(id) && matches!(storage.upload_exists(id).await, Ok(false))
 }
 
+/// The feature: with `upload.enabled` and `http.enabled`, one XEP-0363 service per hosted
+/// domain on `<upload.subdomain>.<domain>` sharing one store, the `/upload/` endpoint
+/// and the sweeper of expired files.
+pub(super) fn build<'a>(cx: &'a super::BuildCtx<'a>) -> super::BuildResult<'a> {
+    Box::pin(async move {
+        let mut built = super::Built::default();
+        let cfg = &cx.config.upload;
+        if !(cfg.enabled && cx.config.http.enabled) {
+            return Ok(built);
+        }
+        let shared =
+            Shared::load(cfg, cx.state_dir, cx.storage.clone(), cx.base_urls.clone()).await?;
+        for domain in &cx.config.server.domains {
+            let service = format!("{}.{domain}", cfg.subdomain);
+            let svc: Arc<dyn Service> = UploadService::new(domain.clone(), shared.clone());
+            built.services.push((service, svc));
+        }
+        built.endpoints.push(UploadEndpoint::new(shared.clone()));
+        built
+            .workers
+            .push(Box::pin(run_sweeper(shared, cx.shutdown.clone())));
+        Ok(built)
+    })
+}
+
 /// Runs [`sweep`] now and then every `expire_secs` (at most hourly, at least every
 /// second) until `shutdown`.
 pub async fn run_sweeper(shared: Arc<Shared>, shutdown: CancellationToken) {
