@@ -47,7 +47,7 @@ use crate::auth::{self, ChannelBinding, Mechanism, SaslFailure, SaslSession, Ste
 use crate::http::{SharedBaseUrls, Via};
 use crate::ns;
 use crate::router::hooks::{ElementOutcome, Event};
-use crate::router::{BindError, Outbound, Router, SessionEntry};
+use crate::router::{BindError, Outbound, Receipt, Router, SessionEntry};
 use crate::stanza::{Condition, Stanza, StanzaError, StreamCondition};
 use crate::storage::Storage;
 use crate::stream::negotiate::{
@@ -699,9 +699,10 @@ where
     SaslOutcome::Failed
 }
 
-/// Offline rows written but not yet deleted are deleted in batches of this many (and
+/// Receipts of written stanzas ([`Outbound::Receipt`], e.g. offline messages to delete)
+/// are reported in batches of this many (and
 /// whenever the queue is empty, and when the session ends).
-const OFFLINE_ACK_BATCH: usize = 32;
+const RECEIPT_BATCH: usize = 32;
 
 /// A ping the server sent (XEP-0199 §4.2) and is waiting on.
 struct PendingPing {
@@ -721,8 +722,8 @@ async fn run_session<S>(
     let owner = session.full.to_bare();
     // This session's JID as the `to` of shared stanzas, escaped once.
     let to = crate::stream::attr_value(session.full.as_str());
-    // Offline rows written to the stream, to delete.
-    let mut written: Vec<i64> = Vec::new();
+    // Receipts of stanzas written to the stream, to report.
+    let mut written: Vec<Receipt> = Vec::new();
     // What was dequeued but not written (the write failed or was abandoned).
     let mut unwritten: Option<Outbound> = None;
     // The stanzas of a dequeued batch not written yet, written before the queue.
@@ -776,8 +777,8 @@ async fn run_session<S>(
                         break;
                     }
                     note_written(&out, &mut written);
-                    if written.len() >= OFFLINE_ACK_BATCH || (!written.is_empty() && rx.is_empty()) {
-                        ack_offline(cx, &owner, &mut written).await;
+                    if written.len() >= RECEIPT_BATCH || (!written.is_empty() && rx.is_empty()) {
+                        report_written(cx, &session, &mut written).await;
                     }
                     if rx.is_empty() && session.take_written_notice() {
                         cx.router.emit(Event::QueueWritten(&session)).await;
@@ -860,7 +861,7 @@ async fn run_session<S>(
             }
         }
     }
-    ack_offline(cx, &owner, &mut written).await;
+    report_written(cx, &session, &mut written).await;
     cx.router.unbind(&session).await;
     // Nothing can be queued any more: what is left goes back to the router, so that no
     // stanza queued while the session looked online is lost silently. Offline messages
@@ -876,7 +877,7 @@ async fn run_session<S>(
             Outbound::Stanza(el) => vec![el],
             Outbound::Batch(els) => els,
             // MUC fan-out copies: the room's history keeps them (XEP-0045 §7.2.15).
-            Outbound::Shared(_) | Outbound::Offline { .. } => continue,
+            Outbound::Shared(_) | Outbound::Receipt { .. } => continue,
         };
         for el in els {
             rerouted += 1;
@@ -916,21 +917,19 @@ fn unbatch(out: Outbound, backlog: &mut VecDeque<Outbound>) -> Option<Outbound> 
     }
 }
 
-/// Notes an offline row as written.
-fn note_written(out: &Outbound, written: &mut Vec<i64>) {
-    if let Outbound::Offline { id, .. } = out {
-        written.push(*id);
+/// Notes the receipt of a written stanza.
+fn note_written(out: &Outbound, written: &mut Vec<Receipt>) {
+    if let Outbound::Receipt { receipt, .. } = out {
+        written.push(*receipt);
     }
 }
 
-/// Deletes the offline rows written to the stream.
-async fn ack_offline(cx: &C2sContext, owner: &BareJid, written: &mut Vec<i64>) {
+/// Reports the receipts of written stanzas to the modules ([`Event::Written`]).
+async fn report_written(cx: &C2sContext, session: &Arc<SessionEntry>, written: &mut Vec<Receipt>) {
     if written.is_empty() {
         return;
     }
-    if let Err(e) = cx.storage.delete_offline(owner.as_str(), written).await {
-        debug!(error = %e, "offline delete failed");
-    }
+    cx.router.emit(Event::Written(session, written)).await;
     written.clear();
 }
 
@@ -949,7 +948,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     match out {
-        Outbound::Stanza(el) | Outbound::Offline { el, .. } => {
+        Outbound::Stanza(el) | Outbound::Receipt { el, .. } => {
             write_stanza(cx, stream, session, el).await
         }
         Outbound::Shared(sh) => stream.send_split(sh.head(), to, sh.tail()).await,

@@ -10,7 +10,7 @@
 //! # Security
 //! Stored messages are whatever the sender sent: end-to-end encrypted payloads stay
 //! opaque. They are deleted once a session wrote them to its stream (the session task
-//! deletes the rows it wrote, [`crate::router::Outbound::Offline`]): a session that
+//! reports what it wrote, [`Event::Written`], and the module deletes those rows): a session that
 //! ends, fails or is too slow before writing them leaves them stored for the next one.
 //!
 //! When the recipient's storage holds `offline.max_messages`, the answer must not tell
@@ -31,7 +31,7 @@ use tracing::debug;
 
 use super::{Event, EventKind, Module, ModuleCtx, Outcome, Route};
 use crate::ns;
-use crate::router::{Router, SessionEntry};
+use crate::router::{Receipt, Router, SessionEntry};
 use crate::stanza::{Condition, Stanza, StanzaError};
 use crate::storage::{Error as StorageError, Subscription};
 use crate::xml::Element;
@@ -60,7 +60,7 @@ static ROUTES: [Route; 1] = [Route::undeliverable()];
 
 impl Module for OfflineModule {
     fn name(&self) -> &'static str {
-        "offline"
+        NAME
     }
     fn disco_features(&self) -> &'static [&'static str] {
         if self.enabled { &[ns::MSGOFFLINE] } else { &[] }
@@ -72,12 +72,17 @@ impl Module for OfflineModule {
         Box::pin(self.store(cx.router, st, &cx.account))
     }
     fn events(&self) -> &'static [EventKind] {
-        &[EventKind::InitialPresence, EventKind::QueueWritten]
+        &[
+            EventKind::InitialPresence,
+            EventKind::QueueWritten,
+            EventKind::Written,
+        ]
     }
     fn event<'a>(&'a self, router: &'a Arc<Router>, ev: &'a Event<'a>) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             match ev {
                 Event::InitialPresence(s) => deliver(router, s).await,
+                Event::Written(s, receipts) => delete_written(router, s, receipts).await,
                 Event::QueueWritten(s)
                     if s.with_state(|c: &mut Claims| std::mem::take(&mut c.paused)) =>
                 {
@@ -86,6 +91,25 @@ impl Module for OfflineModule {
                 _ => {}
             }
         })
+    }
+}
+
+/// The module's name, in its receipts.
+const NAME: &str = "offline";
+
+/// Deletes the rows of the offline messages `session` wrote to its stream.
+async fn delete_written(router: &Arc<Router>, session: &SessionEntry, receipts: &[Receipt]) {
+    let ids: Vec<i64> = receipts
+        .iter()
+        .filter(|r| r.module == NAME)
+        .map(|r| r.id)
+        .collect();
+    if ids.is_empty() {
+        return;
+    }
+    let owner = session.full.to_bare();
+    if let Err(e) = router.storage().delete_offline(owner.as_str(), &ids).await {
+        debug!(error = %e, "offline delete failed");
     }
 }
 
@@ -268,7 +292,13 @@ async fn deliver(router: &Arc<Router>, session: &Arc<SessionEntry>) {
                 .with_attr("stamp", stamp(m.stamp))
                 .with_text("Offline Storage"),
         );
-        if !session.send_offline(el, m.id) {
+        if !session.send_with_receipt(
+            el,
+            Receipt {
+                module: NAME,
+                id: m.id,
+            },
+        ) {
             // Left stored; the session resumes once it has written its queue.
             debug!("session queue full: offline delivery paused");
             unclaim(session, m.id);

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use jid::{BareJid, Jid};
 
-use crate::router::{Router, SessionEntry};
+use crate::router::{Receipt, Router, SessionEntry};
 use crate::stanza::{Kind, Stanza, StanzaError};
 use crate::xml::Element;
 
@@ -268,6 +268,8 @@ pub enum EventKind {
     QueueWritten,
     /// [`Event::SessionClosed`].
     SessionClosed,
+    /// [`Event::Written`].
+    Written,
     /// [`Event::MessageUndeliverable`].
     MessageUndeliverable,
 }
@@ -287,6 +289,10 @@ pub enum Event<'a> {
     /// The session left the registry (stream closed or failed); emitted after it was
     /// removed, with its last presence state.
     SessionClosed(&'a Arc<SessionEntry>),
+    /// The session wrote these [`crate::router::Outbound::Receipt`] stanzas to its
+    /// stream (reported in batches, and before [`Event::SessionClosed`]); each module
+    /// takes those with its name.
+    Written(&'a Arc<SessionEntry>, &'a [Receipt]),
     /// A message for a local account was neither delivered nor stored: it was bounced or
     /// dropped (RFC 6121 §8.5.2.1.1).
     MessageUndeliverable(&'a Stanza),
@@ -300,6 +306,7 @@ impl Event<'_> {
             Event::InitialPresence(_) => EventKind::InitialPresence,
             Event::QueueWritten(_) => EventKind::QueueWritten,
             Event::SessionClosed(_) => EventKind::SessionClosed,
+            Event::Written(..) => EventKind::Written,
             Event::MessageUndeliverable(_) => EventKind::MessageUndeliverable,
         }
     }

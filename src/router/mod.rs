@@ -57,7 +57,7 @@ use hooks::{
     Chain, ChainResult, ElementOutcome, Event, EventKind, Filtered, IqKind, Module, ModuleCtx,
     Origin, Outcome, Route, To, Verdict,
 };
-pub use session::{Outbound, PresenceState, SessionEntry, SharedStanza};
+pub use session::{Outbound, PresenceState, Receipt, SessionEntry, SharedStanza};
 use tracing::debug;
 
 /// Router settings taken from the configuration.

@@ -26,14 +26,25 @@ pub enum Outbound {
     /// XEP-0045 §7.2.3–§7.2.15), so a room larger than the queue can still be joined. At
     /// most what the room holds; the session writes them one by one.
     Batch(Vec<Element>),
-    /// A stored offline message (XEP-0160) with its row id: the session deletes the row
-    /// once the message was written to its stream, and leaves it stored otherwise.
-    Offline {
-        /// The message, with its delay stamp.
+    /// A stanza whose writing a module wants to hear of (e.g. a stored offline message,
+    /// XEP-0160, deleted once written and left stored otherwise): once it is written to
+    /// the stream, the session reports its receipt in
+    /// [`crate::router::hooks::Event::Written`]. Not written, it is not routed again.
+    Receipt {
+        /// The stanza.
         el: Element,
-        /// The row id ([`crate::storage::OfflineMessage::id`]).
-        id: i64,
+        /// What the module gets back.
+        receipt: Receipt,
     },
+}
+
+/// What a session reports back for a written [`Outbound::Receipt`] stanza.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    /// The module that asked ([`crate::router::hooks::Module::name`]).
+    pub module: &'static str,
+    /// The module's own id for the stanza (e.g. an offline row id).
+    pub id: i64,
 }
 
 /// One serialization of a stanza shared by every session it goes to, split where the
@@ -227,10 +238,10 @@ impl SessionEntry {
         self.written_notice.swap(false, Ordering::AcqRel)
     }
 
-    /// Queues stored offline message `id` ([`Outbound::Offline`]); returns whether it was
-    /// queued. Unqueued, the message stays stored.
-    pub fn send_offline(&self, el: Element, id: i64) -> bool {
-        self.tx.try_send(Outbound::Offline { el, id }).is_ok()
+    /// Queues a stanza with a receipt ([`Outbound::Receipt`]); returns whether it was
+    /// queued.
+    pub fn send_with_receipt(&self, el: Element, receipt: Receipt) -> bool {
+        self.tx.try_send(Outbound::Receipt { el, receipt }).is_ok()
     }
 
     /// Asks the session task to end the stream with `cond`.

@@ -69,7 +69,7 @@ impl Client {
         let mut v = Vec::new();
         while let Ok(out) = self.rx.try_recv() {
             match out {
-                Outbound::Stanza(el) | Outbound::Offline { el, .. } => v.push(el),
+                Outbound::Stanza(el) | Outbound::Receipt { el, .. } => v.push(el),
                 Outbound::Batch(els) => v.extend(els),
                 Outbound::Shared(_) => panic!("no shared stanzas here"),
             }
@@ -294,6 +294,7 @@ impl Module for Watcher {
                 Event::QueueWritten(s) => format!("written {}", s.full),
                 Event::InitialPresence(s) => format!("initial {}", s.full),
                 Event::MessageUndeliverable(st) => format!("undeliverable {}", body(st.el())),
+                Event::Written(s, r) => format!("written {} {}", s.full, r.len()),
             };
             note(&self.log, what);
         })
