@@ -383,7 +383,7 @@ impl PastebinModule {
     }
 }
 
-static FILTERS: [FilterSpec; 2] = [
+static BOTH: [FilterSpec; 2] = [
     FilterSpec {
         chain: Chain::Outbound,
         priority: 0,
@@ -393,13 +393,23 @@ static FILTERS: [FilterSpec; 2] = [
         priority: 0,
     },
 ];
+static ROOMS: [FilterSpec; 1] = [FilterSpec {
+    chain: Chain::Groupchat,
+    priority: 0,
+}];
 
 impl Module for PastebinModule {
     fn name(&self) -> &'static str {
         "pastebin"
     }
+    /// Only the chains of the enabled scopes: without `private_messages`, stanzas
+    /// from clients do not pass the pastebin at all.
     fn filters(&self) -> &'static [FilterSpec] {
-        &FILTERS
+        match (self.pastebin.private_messages, self.pastebin.rooms) {
+            (true, _) => &BOTH,
+            (false, true) => &ROOMS,
+            (false, false) => &[],
+        }
     }
     fn filter<'a>(
         &'a self,
