@@ -69,7 +69,7 @@ impl Module for OfflineModule {
         &ROUTES
     }
     fn handle<'a>(&'a self, cx: &'a ModuleCtx<'a>, st: &'a Stanza) -> BoxFuture<'a, Outcome> {
-        Box::pin(self.store(cx.router, st, &cx.account))
+        Box::pin(self.store(cx.router, st, cx.account))
     }
     fn events(&self) -> &'static [EventKind] {
         &[

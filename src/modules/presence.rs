@@ -90,7 +90,7 @@ impl Module for PresenceModule {
                                 let ptype = ptype.to_owned();
                                 subscription_in(
                                     cx.router,
-                                    &cx.account,
+                                    cx.account,
                                     &from.to_bare(),
                                     &ptype,
                                     st.clone(),

@@ -102,7 +102,7 @@ async fn set(cfg: &Limits, cx: &ModuleCtx<'_>, st: &Stanza) -> Outcome {
     if item.attr("jid").is_some_and(|j| j.contains('/')) {
         return bad("roster items are bare JIDs");
     }
-    if contact == cx.account {
+    if contact == *cx.account {
         return Outcome::Reject(
             StanzaError::from_condition(Condition::NotAllowed).with_text("you cannot add yourself"),
         );
@@ -123,8 +123,8 @@ async fn set(cfg: &Limits, cx: &ModuleCtx<'_>, st: &Stanza) -> Outcome {
             {
                 return Outcome::Reject(Condition::InternalServerError.into());
             }
-            push(cx.router, &cx.account, &old, true);
-            super::presence::roster_removed(cx.router, &cx.account, &old).await;
+            push(cx.router, cx.account, &old, true);
+            super::presence::roster_removed(cx.router, cx.account, &old).await;
             Outcome::Reply(st.iq_result(None))
         }
         Some(_) => bad("subscription may only be 'remove' in a roster set"),
@@ -178,7 +178,7 @@ async fn set(cfg: &Limits, cx: &ModuleCtx<'_>, st: &Stanza) -> Outcome {
                 Err(crate::storage::Error::RosterFull) => return Outcome::Reject(roster_full()),
                 Err(_) => return Outcome::Reject(Condition::InternalServerError.into()),
             }
-            push(cx.router, &cx.account, &it, false);
+            push(cx.router, cx.account, &it, false);
             Outcome::Reply(st.iq_result(None))
         }
     }

@@ -22,18 +22,19 @@ async fn delivered(
     local: Local,
 ) -> Option<Stanza> {
     let route = Route::delivered(st.kind(), local);
-    if !router.table.stanza.contains_key(&route) {
+    if router.table.route(&route).is_empty() {
         return Some(st);
     }
+    let account = to.to_bare();
     let from = match st.from() {
         Ok(Some(f)) => f,
-        _ => Jid::from(to.to_bare()),
+        _ => Jid::from(account.clone()),
     };
     let cx = ModuleCtx {
         router,
         origin,
         from: &from,
-        account: to.to_bare(),
+        account: &account,
         session: None,
         to: Some(to),
         route,
@@ -62,15 +63,16 @@ pub(super) async fn deliver_local(router: &Arc<Router>, origin: &Origin, st: Sta
     };
     let mut st = st;
     if router.has_filters(Chain::Inbound) {
+        let account = to.to_bare();
         let from = match st.from() {
             Ok(Some(f)) => f,
-            _ => Jid::from(to.to_bare()),
+            _ => Jid::from(account.clone()),
         };
         let cx = ModuleCtx {
             router,
             origin,
             from: &from,
-            account: to.to_bare(),
+            account: &account,
             session: None,
             to: Some(to),
             route: Route::delivered(

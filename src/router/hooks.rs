@@ -170,7 +170,7 @@ pub struct ModuleCtx<'a> {
     /// The local account concerned: the sender's for [`Route::Iq`] and [`Route::Sent`],
     /// the recipient's for [`Route::Delivered`] and [`Route::Undeliverable`] (for a
     /// stanza to a domain itself, the sender's bare JID).
-    pub account: BareJid,
+    pub account: &'a BareJid,
     /// The sending session, for stanzas a local session sent.
     pub session: Option<&'a Arc<SessionEntry>>,
     /// The addressee as the stanza gave it (`None`: no `to`).

@@ -54,8 +54,8 @@ use crate::stanza::{Condition, IqType, Kind, Stanza, StanzaError, StreamConditio
 use crate::storage::Storage;
 use crate::xml::Element;
 use hooks::{
-    Chain, ChainResult, ElementOutcome, Event, EventKind, Filtered, IqKind, Module, ModuleCtx,
-    Origin, Outcome, Route, To, Verdict,
+    Chain, ChainResult, ElementOutcome, Event, EventKind, Filtered, IqKind, Local, Module,
+    ModuleCtx, Origin, Outcome, Route, To, Verdict,
 };
 pub use session::{Outbound, PresenceState, Receipt, SessionEntry, SharedStanza};
 use tracing::debug;
@@ -91,12 +91,13 @@ type Step = (i32, usize, Arc<dyn Module>);
 struct Table {
     /// IQ routes by (type, addressee), then by payload (name, namespace).
     iq: HashMap<(IqKind, To), Vec<IqEntry>>,
-    /// Every other route.
-    stanza: HashMap<Route, Modules>,
-    /// Filter steps per chain, in running order.
-    filters: HashMap<Chain, Modules>,
-    /// Subscribers per event.
-    events: HashMap<EventKind, Modules>,
+    /// Every other route, by [`route_slot`] (an array, not a hash map: it is looked up
+    /// for every stanza).
+    stanza: Vec<Modules>,
+    /// Filter steps per chain, in running order, by [`chain_slot`].
+    filters: Vec<Modules>,
+    /// Subscribers per event, by [`event_slot`].
+    events: Vec<Modules>,
     /// Claimed top-level elements (name, namespace).
     elements: Vec<(&'static str, &'static str, Arc<dyn Module>)>,
     /// Every module, in feature-list order (for stream features).
@@ -105,7 +106,12 @@ struct Table {
 
 impl Table {
     fn new(modules: Vec<Arc<dyn Module>>) -> Table {
-        let mut t = Table::default();
+        let mut t = Table {
+            stanza: vec![Vec::new(); ROUTE_SLOTS],
+            filters: vec![Vec::new(); CHAIN_SLOTS],
+            events: vec![Vec::new(); EVENT_SLOTS],
+            ..Table::default()
+        };
         let mut filters: HashMap<Chain, Vec<Step>> = HashMap::new();
         for (order, m) in modules.iter().enumerate() {
             for r in m.routes() {
@@ -115,7 +121,11 @@ impl Table {
                             .or_default()
                             .push((name, ns, m.clone()))
                     }
-                    other => t.stanza.entry(other).or_default().push(m.clone()),
+                    other => {
+                        if let Some(slot) = t.stanza.get_mut(route_slot(&other)) {
+                            slot.push(m.clone());
+                        }
+                    }
                 }
             }
             for f in m.filters() {
@@ -125,7 +135,9 @@ impl Table {
                     .push((f.priority, order, m.clone()));
             }
             for e in m.events() {
-                t.events.entry(*e).or_default().push(m.clone());
+                if let Some(slot) = t.events.get_mut(event_slot(*e)) {
+                    slot.push(m.clone());
+                }
             }
             for (name, ns) in m.elements() {
                 t.elements.push((name, ns, m.clone()));
@@ -133,11 +145,92 @@ impl Table {
         }
         for (chain, mut steps) in filters {
             steps.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-            t.filters
-                .insert(chain, steps.into_iter().map(|(_, _, m)| m).collect());
+            if let Some(slot) = t.filters.get_mut(chain_slot(chain)) {
+                *slot = steps.into_iter().map(|(_, _, m)| m).collect();
+            }
         }
         t.all = modules;
         t
+    }
+}
+
+const KINDS: usize = 3;
+const TOS: usize = 6;
+const LOCALS: usize = 3;
+const ROUTE_SLOTS: usize = KINDS * TOS + KINDS * LOCALS + 2;
+const CHAIN_SLOTS: usize = 3;
+const EVENT_SLOTS: usize = 6;
+
+fn kind_slot(k: Kind) -> usize {
+    match k {
+        Kind::Message => 0,
+        Kind::Presence => 1,
+        Kind::Iq => 2,
+    }
+}
+
+fn to_slot(t: To) -> usize {
+    match t {
+        To::Host => 0,
+        To::OwnAccount => 1,
+        To::OtherAccount => 2,
+        To::Resource => 3,
+        To::Service => 4,
+        To::Remote => 5,
+    }
+}
+
+/// The index of a non-IQ route in [`Table::stanza`] (IQ routes: the last slot, unused).
+fn route_slot(r: &Route) -> usize {
+    match *r {
+        Route::Sent { kind, to } => kind_slot(kind) * TOS + to_slot(to),
+        Route::Delivered { kind, to } => {
+            let local = match to {
+                Local::Host => 0,
+                Local::Bare => 1,
+                Local::Full => 2,
+            };
+            KINDS * TOS + kind_slot(kind) * LOCALS + local
+        }
+        Route::Undeliverable => KINDS * TOS + KINDS * LOCALS,
+        Route::Iq { .. } => ROUTE_SLOTS - 1,
+    }
+}
+
+fn chain_slot(c: Chain) -> usize {
+    match c {
+        Chain::Outbound => 0,
+        Chain::Inbound => 1,
+        Chain::Groupchat => 2,
+    }
+}
+
+fn event_slot(e: EventKind) -> usize {
+    match e {
+        EventKind::SessionBound => 0,
+        EventKind::InitialPresence => 1,
+        EventKind::QueueWritten => 2,
+        EventKind::SessionClosed => 3,
+        EventKind::Written => 4,
+        EventKind::MessageUndeliverable => 5,
+    }
+}
+
+impl Table {
+    /// The modules on `route` (IQ routes have their own table).
+    fn route(&self, route: &Route) -> &[Arc<dyn Module>] {
+        match route {
+            Route::Iq { .. } => &[],
+            r => self.stanza.get(route_slot(r)).map_or(&[], Vec::as_slice),
+        }
+    }
+
+    fn chain(&self, c: Chain) -> &[Arc<dyn Module>] {
+        self.filters.get(chain_slot(c)).map_or(&[], Vec::as_slice)
+    }
+
+    fn subscribers(&self, e: EventKind) -> &[Arc<dyn Module>] {
+        self.events.get(event_slot(e)).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -307,24 +400,22 @@ impl Router {
 
     /// Tells every subscribed module of `ev`, one after the other (feature-list order).
     pub async fn emit(self: &Arc<Self>, ev: Event<'_>) {
-        if let Some(ms) = self.table.events.get(&ev.kind()) {
-            for m in ms {
-                m.event(self, &ev).await;
-            }
+        for m in self.table.subscribers(ev.kind()) {
+            m.event(self, &ev).await;
         }
     }
 
     /// Whether some module has a step in `chain` (lets callers skip building a context).
     pub fn has_filters(&self, chain: Chain) -> bool {
-        self.table.filters.contains_key(&chain)
+        !self.table.chain(chain).is_empty()
     }
 
     /// Runs the filter chain `chain` on `st` (highest priority first), which steps may
     /// rewrite in place. `cx` describes the stanza.
     pub async fn filter(&self, chain: Chain, cx: &ModuleCtx<'_>, st: &mut Stanza) -> ChainResult {
         let mut done = Filtered::default();
-        if let Some(steps) = self.table.filters.get(&chain) {
-            for m in steps {
+        {
+            for m in self.table.chain(chain) {
                 match m.filter(cx, chain, st).await {
                     Verdict::Pass => {}
                     Verdict::Rewritten(undo) => {
@@ -349,7 +440,7 @@ impl Router {
     /// Runs the modules on `route` (feature-list order) until one does not pass;
     /// `None` when all passed (or none is there).
     async fn run_route(&self, cx: &ModuleCtx<'_>, st: &Stanza) -> Option<Outcome> {
-        let ms = self.table.stanza.get(&cx.route)?;
+        let ms = self.table.route(&cx.route);
         for m in ms {
             match m.handle(cx, st).await {
                 Outcome::Pass => {}
@@ -411,7 +502,8 @@ impl Router {
             To::Resource
         } else if to.node().is_none() {
             To::Host
-        } else if to.to_bare() == *sender {
+        } else if to.node() == sender.node() && to.domain() == sender.domain() {
+            // Both normalized (RFC 7622): comparing the parts needs no new JID.
             To::OwnAccount
         } else {
             To::OtherAccount
@@ -449,9 +541,7 @@ impl Router {
             Ok(t) => t,
             Err(e) => return self.bounce(sender, &st, e),
         };
-        let account = sender.full.to_bare();
-        let addressee = self.addressee(&account, to.as_ref());
-        let from = Jid::from(sender.full.clone());
+        let addressee = self.addressee(&sender.account, to.as_ref());
         let kind = st.kind();
         let route = match kind {
             Kind::Iq => match st.iq_type() {
@@ -472,8 +562,8 @@ impl Router {
         let cx = ModuleCtx {
             router: self,
             origin: &origin,
-            from: &from,
-            account,
+            from: &sender.jid,
+            account: &sender.account,
             session: Some(sender),
             to: to.as_ref(),
             route,
@@ -632,7 +722,7 @@ impl Router {
             router: self,
             origin,
             from: &from,
-            account: owner.clone(),
+            account: owner,
             session: None,
             to: Some(&to),
             route: Route::Undeliverable,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use jid::FullJid;
+use jid::{BareJid, FullJid, Jid};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -126,6 +126,10 @@ impl std::fmt::Debug for ModuleState {
 pub struct SessionEntry {
     /// The bound full JID.
     pub full: FullJid,
+    /// The same, as a [`Jid`] (the `from` of what the session sends).
+    pub jid: Jid,
+    /// The account: the full JID's bare part.
+    pub account: BareJid,
     /// Random session id (the log span field).
     pub sid: String,
     tx: mpsc::Sender<Outbound>,
@@ -155,6 +159,8 @@ impl SessionEntry {
         via_onion: bool,
     ) -> Self {
         Self {
+            jid: Jid::from(full.clone()),
+            account: full.to_bare(),
             full,
             sid,
             tx,

@@ -224,7 +224,7 @@ async fn a_refused_rewrite_is_undone_by_the_caller() {
         router: &r,
         origin: &origin,
         from: &from,
-        account: alice.entry.full.to_bare(),
+        account: &alice.entry.account,
         session: Some(&alice.entry),
         to: None,
         route: Route::sent(Kind::Message, To::OwnAccount),
@@ -490,4 +490,28 @@ async fn addressee_and_origin_kinds() {
         from("someone@example.org/x"),
         Origin::Remote("example.org".into())
     );
+}
+
+/// Every non-IQ route has its own slot in the router's table, within bounds.
+#[test]
+fn route_slots_are_distinct() {
+    let kinds = [Kind::Message, Kind::Presence, Kind::Iq];
+    let tos = [
+        To::Host,
+        To::OwnAccount,
+        To::OtherAccount,
+        To::Resource,
+        To::Service,
+        To::Remote,
+    ];
+    let mut routes = vec![Route::undeliverable()];
+    for k in kinds {
+        routes.extend(tos.iter().map(|t| Route::sent(k, *t)));
+        routes.extend([Local::Host, Local::Bare, Local::Full].map(|l| Route::delivered(k, l)));
+    }
+    let mut slots: Vec<usize> = routes.iter().map(super::route_slot).collect();
+    assert!(slots.iter().all(|s| *s < super::ROUTE_SLOTS - 1));
+    slots.sort_unstable();
+    slots.dedup();
+    assert_eq!(slots.len(), routes.len());
 }

@@ -566,11 +566,12 @@ impl MucService {
                     let sender = Jid::from(from.clone());
                     let to = st.to().ok().flatten();
                     let origin = router.origin_of(st);
+                    let account = from.to_bare();
                     let cx = ModuleCtx {
                         router,
                         origin: &origin,
                         from: &sender,
-                        account: from.to_bare(),
+                        account: &account,
                         session: None,
                         to: to.as_ref(),
                         route: Route::sent(crate::stanza::Kind::Message, To::Service),
