@@ -225,6 +225,14 @@ impl Table {
         }
     }
 
+    /// Whether some module is on a [`Route::Sent`] route of `kind`.
+    fn any_sent(&self, kind: Kind) -> bool {
+        let k = kind_slot(kind) * TOS;
+        self.stanza
+            .get(k..k + TOS)
+            .is_some_and(|slots| slots.iter().any(|m| !m.is_empty()))
+    }
+
     fn chain(&self, c: Chain) -> &[Arc<dyn Module>] {
         self.filters.get(chain_slot(c)).map_or(&[], Vec::as_slice)
     }
@@ -541,8 +549,17 @@ impl Router {
             Ok(t) => t,
             Err(e) => return self.bounce(sender, &st, e),
         };
-        let addressee = self.addressee(&sender.account, to.as_ref());
         let kind = st.kind();
+        if kind == Kind::Message
+            && !self.table.any_sent(kind)
+            && !self.has_filters(Chain::Outbound)
+        {
+            // Nothing plugged in on this path: straight to delivery.
+            let origin = Origin::Session;
+            let to = to.unwrap_or_else(|| Jid::from(sender.account.clone()));
+            return self.route_inbound(&origin, st, &to).await;
+        }
+        let addressee = self.addressee(&sender.account, to.as_ref());
         let route = match kind {
             Kind::Iq => match st.iq_type() {
                 Some(t) => Route::Iq {
