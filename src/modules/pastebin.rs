@@ -423,8 +423,7 @@ impl Module for PastebinModule {
                 Chain::Outbound if private_message(cx, st) => Scope::Private,
                 _ => return Verdict::Pass,
             };
-            let author = cx.from.to_bare();
-            match self.pastebin.paste(st.el(), scope, &author).await {
+            match self.pastebin.paste(st.el(), scope, cx.account).await {
                 PasteOutcome::Unchanged => Verdict::Pass,
                 PasteOutcome::OverQuota => Verdict::Reject(over_quota_error()),
                 PasteOutcome::Pasted(p) => {

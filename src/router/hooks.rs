@@ -188,8 +188,11 @@ pub enum Chain {
     /// router delivers it (MUC fan-out copies excepted: [`Chain::Groupchat`] ran for
     /// them once).
     Inbound,
-    /// A room message (XEP-0045 §7.4) accepted by the MUC service, before it is sent to
-    /// the occupants and kept in the room history; the service runs this chain itself.
+    /// A room message (XEP-0045 §7.4) sent to the MUC service, before the room handles
+    /// it (fan-out to the occupants, history); the service runs this chain itself and
+    /// undoes the steps' rewrites when the room refuses the message. The context's
+    /// `from` and `account` are the occupant's real JIDs; `to` is `None` (the room is
+    /// the stanza's `to`).
     Groupchat,
 }
 

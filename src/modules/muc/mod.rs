@@ -564,16 +564,20 @@ impl MucService {
                 if router.has_filters(Chain::Groupchat) {
                     let mut copy = st.clone();
                     let sender = Jid::from(from.clone());
-                    let to = st.to().ok().flatten();
-                    let origin = router.origin_of(st);
-                    let account = from.to_bare();
+                    // The occupant's real JID: a local session or, once federation
+                    // exists, a remote one.
+                    let origin = if router.is_local_domain(from.domain().as_str()) {
+                        Origin::Session
+                    } else {
+                        Origin::Remote(from.domain().to_string())
+                    };
                     let cx = ModuleCtx {
                         router,
                         origin: &origin,
                         from: &sender,
-                        account: &account,
+                        account: &bare,
                         session: None,
-                        to: to.as_ref(),
+                        to: None,
                         route: Route::sent(crate::stanza::Kind::Message, To::Service),
                     };
                     match router.filter(Chain::Groupchat, &cx, &mut copy).await {
