@@ -550,9 +550,7 @@ impl Router {
             Err(e) => return self.bounce(sender, &st, e),
         };
         let kind = st.kind();
-        if kind == Kind::Message
-            && !self.table.any_sent(kind)
-            && !self.has_filters(Chain::Outbound)
+        if kind == Kind::Message && !self.table.any_sent(kind) && !self.has_filters(Chain::Outbound)
         {
             // Nothing plugged in on this path: straight to delivery.
             let origin = Origin::Session;
