@@ -2,7 +2,8 @@
 //! current UTC time (XEP-0082 DateTime, whole seconds) and a zero offset.
 //!
 //! # Security
-//! The offset is always `Z`: the server's own time zone says where it runs, and the
+//! The offset is always zero (`+00:00`, and `utc` ends in `Z`): the server's own time
+//! zone would say where it runs, and the
 //! time itself is no more than any TLS handshake reveals.
 
 use futures_util::future::BoxFuture;

@@ -275,6 +275,8 @@ pub enum EventKind {
     Written,
     /// [`Event::MessageUndeliverable`].
     MessageUndeliverable,
+    /// [`Event::AccountDeleted`].
+    AccountDeleted,
 }
 
 /// A notification. Handlers run one after the other, in feature-list order, and are
@@ -299,6 +301,9 @@ pub enum Event<'a> {
     /// A message for a local account was neither delivered nor stored: it was bounced or
     /// dropped (RFC 6121 §8.5.2.1.1).
     MessageUndeliverable(&'a Stanza),
+    /// An account was deleted while the server runs ([`Router::account_deleted`]); its
+    /// sessions were told to close. Modules drop what they keep for it.
+    AccountDeleted(&'a BareJid),
 }
 
 impl Event<'_> {
@@ -311,6 +316,7 @@ impl Event<'_> {
             Event::SessionClosed(_) => EventKind::SessionClosed,
             Event::Written(..) => EventKind::Written,
             Event::MessageUndeliverable(_) => EventKind::MessageUndeliverable,
+            Event::AccountDeleted(_) => EventKind::AccountDeleted,
         }
     }
 }

@@ -159,7 +159,7 @@ const TOS: usize = 6;
 const LOCALS: usize = 3;
 const ROUTE_SLOTS: usize = KINDS * TOS + KINDS * LOCALS + 2;
 const CHAIN_SLOTS: usize = 3;
-const EVENT_SLOTS: usize = 6;
+const EVENT_SLOTS: usize = 7;
 
 fn kind_slot(k: Kind) -> usize {
     match k {
@@ -213,6 +213,7 @@ fn event_slot(e: EventKind) -> usize {
         EventKind::SessionClosed => 3,
         EventKind::Written => 4,
         EventKind::MessageUndeliverable => 5,
+        EventKind::AccountDeleted => 6,
     }
 }
 
@@ -395,6 +396,17 @@ impl Router {
         self.sessions
             .get(&bare)
             .and_then(|l| l.iter().find(|s| &s.full == full).cloned())
+    }
+
+    /// An account was deleted (its storage is gone): each of its sessions ends with
+    /// `not-authorized` (RFC 6120 §4.9.3.12), then the modules are told
+    /// ([`Event::AccountDeleted`]). For the deletion paths of a running server (admin
+    /// commands, in-band unregistration).
+    pub async fn account_deleted(self: &Arc<Self>, account: &BareJid) {
+        for s in self.sessions_of(account) {
+            s.close(StreamCondition::NotAuthorized);
+        }
+        self.emit(Event::AccountDeleted(account)).await;
     }
 
     /// Closes every session with `cond` (used at shutdown).

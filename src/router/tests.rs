@@ -284,6 +284,7 @@ impl Module for Watcher {
             EventKind::SessionClosed,
             EventKind::QueueWritten,
             EventKind::MessageUndeliverable,
+            EventKind::AccountDeleted,
         ]
     }
     fn event<'a>(&'a self, _router: &'a Arc<Router>, ev: &'a Event<'a>) -> BoxFuture<'a, ()> {
@@ -295,6 +296,7 @@ impl Module for Watcher {
                 Event::InitialPresence(s) => format!("initial {}", s.full),
                 Event::MessageUndeliverable(st) => format!("undeliverable {}", body(st.el())),
                 Event::Written(s, r) => format!("written {} {}", s.full, r.len()),
+                Event::AccountDeleted(a) => format!("deleted {a}"),
             };
             note(&self.log, what);
         })
@@ -426,6 +428,12 @@ async fn events_claims_and_features() {
     assert!(alice.entry.take_written_notice());
     assert!(!alice.entry.take_written_notice(), "asked once, told once");
 
+    // A deleted account's sessions are told to close, with `not-authorized`.
+    r.account_deleted(&alice.entry.account).await;
+    assert_eq!(
+        alice.entry.close_reason(),
+        Some(crate::stanza::StreamCondition::NotAuthorized)
+    );
     r.unbind(&alice.entry).await;
     assert_eq!(r.session_count(), 0);
     assert_eq!(
@@ -434,6 +442,7 @@ async fn events_claims_and_features() {
             "bound alice@localhost/r",
             "undeliverable lost",
             "element r",
+            "deleted alice@localhost",
             "closed alice@localhost/r",
         ]
     );
