@@ -3,8 +3,8 @@
 //!
 //! # Security
 //! The offset is always zero (`+00:00`, and `utc` ends in `Z`): the server's own time
-//! zone would say where it runs, and the
-//! time itself is no more than any TLS handshake reveals.
+//! zone would say where it runs, and the time itself is no more than any TLS handshake
+//! reveals.
 
 use futures_util::future::BoxFuture;
 
