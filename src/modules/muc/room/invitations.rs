@@ -14,7 +14,7 @@ use crate::xml::Element;
 const MAX_PENDING_INVITES: usize = 256;
 
 impl Room {
-    /// §7.8.2 mediated invitations and §7.8.? declines, in a message to the room's bare
+    /// §7.8.2 mediated invitations and their declines, in a message to the room's bare
     /// JID. The produced messages go to JIDs outside the room.
     pub fn invitations(
         &mut self,

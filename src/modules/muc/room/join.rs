@@ -28,9 +28,8 @@ fn password_matches(given: &str, expected: &str) -> bool {
 
 impl Room {
     /// Presence use case (§7.2 enter, §7.6 nick change, §7.7 status change, §7.14 exit)
-    /// for a presence from `from` to `room/nick`. `legacy` marks a groupchat 1.0 join
-    /// (no `<x xmlns='http://jabber.org/protocol/muc'/>`). `created` is set when the room
-    /// was created by this very presence. Errors are answered from `room/nick` by the
+    /// for a presence from `from` to `room/nick`. `created` is set when the room was
+    /// created by this very presence. Errors are answered from `room/nick` by the
     /// caller.
     pub fn presence(
         &mut self,

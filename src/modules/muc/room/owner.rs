@@ -99,7 +99,7 @@ impl Room {
             self.affiliation_changed(&b, a, None, None, out);
         }
         if self.config.members_only && !old.members_only {
-            // §9.? members-only now: non-members leave with 322.
+            // §10.2: members-only now: non-members leave with 322.
             let gone: Vec<Occupant> = self
                 .occupants
                 .iter()
