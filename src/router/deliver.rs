@@ -10,7 +10,7 @@ use jid::{BareJid, Jid};
 use tracing::debug;
 
 use super::hooks::{Chain, ChainResult, Local, ModuleCtx, Origin, Outcome, Route};
-use super::{Router, SessionEntry};
+use super::{Router, SessionEntry, sender_or};
 use crate::stanza::{Condition, Kind, Stanza, StanzaError};
 
 /// Runs the modules on `Delivered(kind, to)`; `Some(st)` when they all passed.
@@ -26,10 +26,7 @@ async fn delivered(
         return Some(st);
     }
     let account = to.to_bare();
-    let from = match st.from() {
-        Ok(Some(f)) => f,
-        _ => Jid::from(account.clone()),
-    };
+    let from = sender_or(&st, &account);
     let cx = ModuleCtx {
         router,
         origin,
@@ -62,17 +59,14 @@ pub(super) async fn deliver_local(router: &Arc<Router>, origin: &Origin, st: Sta
         return;
     };
     let mut st = st;
+    let bare = to.to_bare();
     if router.has_filters(Chain::Inbound) {
-        let account = to.to_bare();
-        let from = match st.from() {
-            Ok(Some(f)) => f,
-            _ => Jid::from(account.clone()),
-        };
+        let from = sender_or(&st, &bare);
         let cx = ModuleCtx {
             router,
             origin,
             from: &from,
-            account: &account,
+            account: &bare,
             session: None,
             to: Some(to),
             route: Route::delivered(
@@ -90,7 +84,6 @@ pub(super) async fn deliver_local(router: &Arc<Router>, origin: &Origin, st: Sta
             ChainResult::Drop => return,
         }
     }
-    let bare = to.to_bare();
     let sessions = router.sessions_of(&bare);
     if let Some(res) = to.resource() {
         let Some(st) = delivered(router, origin, st, to, Local::Full).await else {

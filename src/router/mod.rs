@@ -740,10 +740,7 @@ impl Router {
         st: Stanza,
         owner: &BareJid,
     ) {
-        let from = match st.from() {
-            Ok(Some(f)) => f,
-            _ => Jid::from(owner.clone()),
-        };
+        let from = sender_or(&st, owner);
         let to = Jid::from(owner.clone());
         let cx = ModuleCtx {
             router: self,
@@ -836,6 +833,15 @@ impl Router {
         {
             deliver::deliver_local(self, &Origin::Server, reply, &to).await;
         }
+    }
+}
+
+/// The stanza's `from`, or `account` when it has none or an unparsable one (a stanza
+/// the server built on the account's behalf).
+fn sender_or(st: &Stanza, account: &BareJid) -> Jid {
+    match st.from() {
+        Ok(Some(f)) => f,
+        _ => Jid::from(account.clone()),
     }
 }
 
