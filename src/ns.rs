@@ -62,3 +62,17 @@ pub const CONFERENCE: &str = "jabber:x:conference";
 pub const IQ_CONFERENCE: &str = "jabber:iq:conference";
 /// XEP-0363 HTTP File Upload: slot requests, slots and their errors.
 pub const HTTP_UPLOAD: &str = "urn:xmpp:http:upload:0";
+/// XEP-0060 publish-subscribe.
+pub const PUBSUB: &str = "http://jabber.org/protocol/pubsub";
+/// XEP-0060 §8 owner use cases.
+pub const PUBSUB_OWNER: &str = "http://jabber.org/protocol/pubsub#owner";
+/// XEP-0060 §4.3 event notifications.
+pub const PUBSUB_EVENT: &str = "http://jabber.org/protocol/pubsub#event";
+/// XEP-0060 §7.1.3, §6.1.3 application error conditions.
+pub const PUBSUB_ERRORS: &str = "http://jabber.org/protocol/pubsub#errors";
+/// XEP-0060 §7.1.5 publish options (the FORM_TYPE and the feature).
+pub const PUBSUB_PUBLISH_OPTIONS: &str = "http://jabber.org/protocol/pubsub#publish-options";
+/// XEP-0060 §16.4.4 node configuration FORM_TYPE.
+pub const PUBSUB_NODE_CONFIG: &str = "http://jabber.org/protocol/pubsub#node_config";
+/// XEP-0115 entity capabilities.
+pub const CAPS: &str = "http://jabber.org/protocol/caps";

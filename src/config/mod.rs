@@ -21,6 +21,8 @@
 //! | `[upload]`    | [`UploadConfig`]   | `http.rs`   | HTTP File Upload (XEP-0363)                     |
 //! | `[log]`       | [`LogConfig`]      | `log.rs`    | log level                                       |
 //! | `[tor]`       | [`TorConfig`]      | `tor.rs`    | embedded Tor (Arti) and its onion service (rend-spec-v3) |
+//! | `[pep]`       | [`PepConfig`]      | `pubsub.rs` | every account's PEP service (XEP-0163)          |
+//! | `[pubsub]`    | [`PubsubConfig`]   | `pubsub.rs` | the publish-subscribe service (XEP-0060)        |
 //!
 //! This file keeps [`Config`], loading, [`Problem`] and [`ConfigError`]; each table's
 //! struct lives in the file named above and is re-exported here, so it is
@@ -85,6 +87,7 @@ mod im;
 mod limits;
 mod log;
 mod muc;
+mod pubsub;
 mod server;
 mod tls;
 mod tor;
@@ -96,6 +99,7 @@ pub use im::{OfflineConfig, RosterConfig, VersionConfig};
 pub use limits::LimitsConfig;
 pub use log::{LogConfig, LogLevel};
 pub use muc::{MucConfig, RoomCreation};
+pub use pubsub::{PepConfig, PubsubConfig};
 pub use server::{ListenersConfig, ServerConfig};
 pub use tls::{TlsConfig, TlsVersion};
 pub use tor::{
@@ -146,6 +150,10 @@ pub struct Config {
     pub log: LogConfig,
     /// `[tor]`: the embedded Tor client (Arti) and the onion service.
     pub tor: TorConfig,
+    /// `[pep]`: every account's personal eventing service (XEP-0163).
+    pub pep: PepConfig,
+    /// `[pubsub]`: the publish-subscribe service (XEP-0060).
+    pub pubsub: PubsubConfig,
 }
 
 /// One problem found in a configuration: the dotted key it concerns and what is

@@ -56,6 +56,11 @@ const PASTEBIN_SUMMARY_CHARS: RangeInclusive<u32> = 0..=1000;
 const PASTEBIN_EXPIRE_SECS: RangeInclusive<u64> = 1..=31_536_000;
 const UPLOAD_MAX_FILE_BYTES: RangeInclusive<u64> = 1..=1 << 30;
 const UPLOAD_EXPIRE_SECS: RangeInclusive<u64> = 1..=31_536_000;
+const PEP_MAX_NODES: RangeInclusive<u32> = 1..=10_000;
+const PEP_MAX_ITEMS: RangeInclusive<u32> = 1..=100_000;
+const PEP_MAX_ITEM_BYTES: RangeInclusive<u32> = 1024..=16_777_216;
+const PEP_MAX_BYTES: RangeInclusive<u64> = 1024..=1_073_741_824;
+const PUBSUB_MAX_SUBSCRIPTIONS: RangeInclusive<u32> = 1..=100_000;
 const UPLOAD_SLOT_VALID_SECS: RangeInclusive<u64> = 1..=86_400;
 const UPLOAD_MAX_CONCURRENT_DOWNLOADS: RangeInclusive<u32> = 1..=10_000;
 const HTTP_SEND_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3600;
@@ -77,6 +82,7 @@ impl Config {
         self.check_http(&mut p);
         self.check_pastebin(&mut p);
         self.check_upload(&mut p);
+        self.check_pubsub(&mut p);
         if self.log.level().is_none() {
             p.push(not_one_of(
                 "log.level",
@@ -498,6 +504,72 @@ impl Config {
 }
 
 impl Config {
+    fn check_pubsub(&self, p: &mut Vec<Problem>) {
+        let e = &self.pep;
+        range(p, "pep.max_nodes", e.max_nodes, PEP_MAX_NODES);
+        range(
+            p,
+            "pep.max_items_per_node",
+            e.max_items_per_node,
+            PEP_MAX_ITEMS,
+        );
+        range(
+            p,
+            "pep.max_item_bytes",
+            e.max_item_bytes,
+            PEP_MAX_ITEM_BYTES,
+        );
+        range(
+            p,
+            "pep.max_bytes_per_account",
+            e.max_bytes_per_account,
+            PEP_MAX_BYTES,
+        );
+        if e.max_bytes_per_account < u64::from(e.max_item_bytes) {
+            p.push(Problem::new(
+                "pep.max_bytes_per_account",
+                format!(
+                    "must be at least pep.max_item_bytes ({}) (got {})",
+                    e.max_item_bytes, e.max_bytes_per_account
+                ),
+            ));
+        }
+        let s = &self.pubsub;
+        if !dns_label_ok(&s.subdomain) {
+            p.push(Problem::new(
+                "pubsub.subdomain",
+                format!(
+                    "must be one DNS label of a-z, 0-9 and '-' (got {:?})",
+                    s.subdomain
+                ),
+            ));
+        }
+        if s.enabled
+            && ((self.muc.enabled && s.subdomain == self.muc.subdomain)
+                || (self.upload.enabled && s.subdomain == self.upload.subdomain))
+        {
+            p.push(Problem::new(
+                "pubsub.subdomain",
+                format!(
+                    "must differ from muc.subdomain and upload.subdomain (got {:?})",
+                    s.subdomain
+                ),
+            ));
+        }
+        range(
+            p,
+            "pubsub.max_nodes_per_account",
+            s.max_nodes_per_account,
+            PEP_MAX_NODES,
+        );
+        range(
+            p,
+            "pubsub.max_subscriptions_per_node",
+            s.max_subscriptions_per_node,
+            PUBSUB_MAX_SUBSCRIPTIONS,
+        );
+    }
+
     fn check_upload(&self, p: &mut Vec<Problem>) {
         let u = &self.upload;
         if !dns_label_ok(&u.subdomain) {

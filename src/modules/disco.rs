@@ -63,14 +63,18 @@ impl Module for DiscoModule {
                         res.push_child(Element::new("feature", ns::DISCO_INFO).with_attr("var", f));
                     }
                 } else {
-                    res.push_child(
-                        Element::new("identity", ns::DISCO_INFO)
-                            .with_attr("category", "account")
-                            .with_attr("type", "registered"),
-                    );
-                    res.push_child(
-                        Element::new("feature", ns::DISCO_INFO).with_attr("var", ns::DISCO_INFO),
-                    );
+                    for (category, kind) in cx.router.account_identities() {
+                        res.push_child(
+                            Element::new("identity", ns::DISCO_INFO)
+                                .with_attr("category", *category)
+                                .with_attr("type", *kind),
+                        );
+                    }
+                    for f in cx.router.account_features() {
+                        res.push_child(
+                            Element::new("feature", ns::DISCO_INFO).with_attr("var", *f),
+                        );
+                    }
                 }
             }
             if q.ns() == ns::DISCO_ITEMS && to_host {

@@ -14,6 +14,7 @@ pub mod offline;
 pub mod pastebin;
 mod ping;
 pub mod presence;
+pub mod pubsub;
 pub mod roster;
 mod session;
 mod time;
@@ -111,6 +112,8 @@ pub static FEATURES: &[Feature] = &[
     Feature::new("presence", presence::build),
     Feature::new("offline", offline::build),
     Feature::new("ping", ping::build),
+    // Before disco: PEP answers disco#items of accounts (their nodes).
+    Feature::new("pubsub", pubsub::build),
     Feature::new("disco", disco::build),
     Feature::new("time", time::build),
     Feature::new("version", version::build),

@@ -248,6 +248,7 @@ async fn broadcast_presence(router: &Arc<Router>, sender: &Arc<SessionEntry>, mu
             send_presence_copy(router, &el, &j).await;
         }
     }
+    router.emit(Event::PresenceBroadcast(sender, &el)).await;
 }
 
 /// Sends unavailable presence to every directed-presence recipient of a session that

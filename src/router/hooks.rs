@@ -277,6 +277,8 @@ pub enum EventKind {
     MessageUndeliverable,
     /// [`Event::AccountDeleted`].
     AccountDeleted,
+    /// [`Event::PresenceBroadcast`].
+    PresenceBroadcast,
 }
 
 /// A notification. Handlers run one after the other, in feature-list order, and are
@@ -304,6 +306,11 @@ pub enum Event<'a> {
     /// An account was deleted while the server runs ([`Router::account_deleted`]); its
     /// sessions were told to close. Modules drop what they keep for it.
     AccountDeleted(&'a BareJid),
+    /// A session broadcast this presence (RFC 6121 §4.2, §4.4; `from` stamped, no `to`):
+    /// available, or unavailable when it ends. The account's contacts get their copies
+    /// through delivery ([`Route::Delivered`]); this tells modules of the session's
+    /// own change (e.g. its XEP-0115 capabilities for PEP notifications).
+    PresenceBroadcast(&'a Arc<SessionEntry>, &'a Element),
 }
 
 impl Event<'_> {
@@ -317,6 +324,7 @@ impl Event<'_> {
             Event::Written(..) => EventKind::Written,
             Event::MessageUndeliverable(_) => EventKind::MessageUndeliverable,
             Event::AccountDeleted(_) => EventKind::AccountDeleted,
+            Event::PresenceBroadcast(..) => EventKind::PresenceBroadcast,
         }
     }
 }
@@ -339,6 +347,15 @@ pub trait Module: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Features advertised in the server's disco#info (XEP-0030 §3.1).
     fn disco_features(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Features of every account's bare JID in its disco#info (XEP-0030 §3.1), e.g. the
+    /// XEP-0060 features of PEP (XEP-0163 §6.1).
+    fn account_features(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Identities `(category, type)` of every account's bare JID (e.g. `pubsub/pep`).
+    fn account_identities(&self) -> &'static [(&'static str, &'static str)] {
         &[]
     }
     /// Routes this module handles ([`Module::handle`]).

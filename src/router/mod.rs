@@ -159,7 +159,7 @@ const TOS: usize = 6;
 const LOCALS: usize = 3;
 const ROUTE_SLOTS: usize = KINDS * TOS + KINDS * LOCALS + 2;
 const CHAIN_SLOTS: usize = 3;
-const EVENT_SLOTS: usize = 7;
+const EVENT_SLOTS: usize = 8;
 
 fn kind_slot(k: Kind) -> usize {
     match k {
@@ -214,6 +214,7 @@ fn event_slot(e: EventKind) -> usize {
         EventKind::Written => 4,
         EventKind::MessageUndeliverable => 5,
         EventKind::AccountDeleted => 6,
+        EventKind::PresenceBroadcast => 7,
     }
 }
 
@@ -250,6 +251,8 @@ pub struct Router {
     sessions: DashMap<BareJid, Vec<Arc<SessionEntry>>>,
     table: Table,
     features: Vec<&'static str>,
+    account_features: Vec<&'static str>,
+    account_identities: Vec<(&'static str, &'static str)>,
     services: Vec<(String, Arc<dyn Service>)>,
     tasks: TaskTracker,
 }
@@ -265,15 +268,23 @@ impl Router {
         tasks: TaskTracker,
     ) -> Arc<Router> {
         let mut features = vec![crate::ns::DISCO_INFO];
+        let mut account_features = vec![crate::ns::DISCO_INFO];
+        let mut account_identities = vec![("account", "registered")];
         for m in &modules {
             features.extend_from_slice(m.disco_features());
+            account_features.extend_from_slice(m.account_features());
+            account_identities.extend_from_slice(m.account_identities());
         }
+        account_features.sort_unstable();
+        account_features.dedup();
         Arc::new(Router {
             cfg,
             storage,
             sessions: DashMap::new(),
             table: Table::new(modules),
             features,
+            account_features,
+            account_identities,
             services,
             tasks,
         })
@@ -311,6 +322,17 @@ impl Router {
     /// Features for the server's disco#info.
     pub fn disco_features(&self) -> &[&'static str] {
         &self.features
+    }
+
+    /// Features of an account's bare JID in disco#info (XEP-0030 §3.1), sorted.
+    pub fn account_features(&self) -> &[&'static str] {
+        &self.account_features
+    }
+
+    /// Identities `(category, type)` of an account's bare JID in disco#info
+    /// (`account/registered` first; e.g. `pubsub/pep`, XEP-0163 §6.1).
+    pub fn account_identities(&self) -> &[(&'static str, &'static str)] {
+        &self.account_identities
     }
 
     /// Whether `domain` is hosted here (case-insensitive, as JID domains compare).
@@ -633,8 +655,13 @@ impl Router {
             (Some(IqType::Get), Route::Iq { to, .. }) => (IqKind::Get, to),
             (Some(IqType::Set), Route::Iq { to, .. }) => (IqKind::Set, to),
             // Results and errors addressed to the server (e.g. answers to roster pushes)
-            // end here; addressed to someone else they are delivered.
+            // end here, or reach the module waiting on them (SessionEntry::request);
+            // addressed to someone else they are delivered.
             (_, Route::Iq { to, .. }) => {
+                if matches!(to, To::Host | To::OwnAccount) {
+                    let _ = sender.answer(st.into_element());
+                    return;
+                }
                 if !matches!(to, To::Host | To::OwnAccount | To::OtherAccount)
                     && let Some(to) = cx.to
                 {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use jid::{BareJid, FullJid, Jid};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::ns;
@@ -146,7 +146,14 @@ pub struct SessionEntry {
     written_notice: AtomicBool,
     /// The close lets a pending write finish ([`SessionEntry::close_after_writes`]).
     close_after_writes: AtomicBool,
+    /// IQ requests the server sent to the client and waits on, by id
+    /// ([`SessionEntry::request`]).
+    requests: Mutex<HashMap<String, oneshot::Sender<Element>>>,
 }
+
+/// Most IQ requests the server has outstanding on one session
+/// ([`SessionEntry::request`]); a client that never answers holds at most this many.
+pub const MAX_REQUESTS: usize = 8;
 
 impl SessionEntry {
     /// A new entry for a session whose task reads `tx`'s receiver and watches `kill`;
@@ -171,6 +178,73 @@ impl SessionEntry {
             state: Mutex::new(ModuleState::default()),
             written_notice: AtomicBool::new(false),
             close_after_writes: AtomicBool::new(false),
+            requests: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Sends the IQ request `iq` (type `get` or `set`, `from` set by the caller) to the
+    /// client under a fresh random id, and returns the receiver of its answer: the
+    /// client's `result` or `error` from this session with that id (RFC 6120 §8.2.3),
+    /// handed over by the router. `None` when [`MAX_REQUESTS`] are outstanding or the
+    /// stanza could not be queued. The caller bounds its wait; on time-out it calls
+    /// [`SessionEntry::forget_request`]. Requests end with the session.
+    pub fn request(&self, mut iq: Element) -> Option<(String, oneshot::Receiver<Element>)> {
+        let id = format!("allium-{:016x}", rand::random::<u64>());
+        iq.set_attr("id", id.clone());
+        iq.set_attr("to", self.full.as_str());
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut g = match self.requests.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            if g.len() >= MAX_REQUESTS {
+                return None;
+            }
+            g.insert(id.clone(), tx);
+        }
+        if !self.send(iq) {
+            self.forget_request(&id);
+            return None;
+        }
+        Some((id, rx))
+    }
+
+    /// Drops the outstanding request `id` (its answer, if it comes, is ignored).
+    pub fn forget_request(&self, id: &str) {
+        let mut g = match self.requests.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        g.remove(id);
+    }
+
+    /// Hands an IQ `result`/`error` the client sent to the request waiting on its id;
+    /// gives it back when no request of this session has that id.
+    ///
+    /// # Errors
+    /// The element, when nobody waits for it.
+    pub fn answer(&self, el: Element) -> Result<(), Element> {
+        let Some(id) = el.attr("id") else {
+            return Err(el);
+        };
+        let tx = {
+            let mut g = match self.requests.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            if g.is_empty() {
+                return Err(el);
+            }
+            g.remove(id)
+        };
+        match tx {
+            // The waiter may have given up: then the answer is dropped.
+            Some(tx) => {
+                let _ = tx.send(el);
+                Ok(())
+            }
+            None => Err(el),
         }
     }
 

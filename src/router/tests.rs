@@ -297,6 +297,7 @@ impl Module for Watcher {
                 Event::MessageUndeliverable(st) => format!("undeliverable {}", body(st.el())),
                 Event::Written(s, r) => format!("written {} {}", s.full, r.len()),
                 Event::AccountDeleted(a) => format!("deleted {a}"),
+                Event::PresenceBroadcast(s, _) => format!("presence {}", s.full),
             };
             note(&self.log, what);
         })

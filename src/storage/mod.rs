@@ -66,11 +66,15 @@ mod accounts;
 mod muc;
 mod offline;
 mod pastebin;
+mod pubsub;
 mod roster;
 mod upload;
 
 pub use muc::StoredRoom;
 pub use offline::OfflineMessage;
+pub use pubsub::{
+    AccessModel, CreateOutcome, NodeConfig, PublishOutcome, PubsubLimits, StoredItem, StoredNode,
+};
 pub use roster::{ParseSubscriptionError, RosterItem, Subscription};
 pub use upload::{SlotGrant, UploadSlot};
 
@@ -121,6 +125,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "upload",
         sql: include_str!("migrations/0004_upload.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "pubsub",
+        sql: include_str!("migrations/0005_pubsub.sql"),
     },
 ];
 

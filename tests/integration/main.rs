@@ -21,6 +21,7 @@ mod muc_smoke;
 mod offline;
 mod onion;
 mod pastebin;
+mod pep;
 mod quota;
 mod services;
 mod smoke;
