@@ -194,6 +194,27 @@ impl Condition {
         }
     }
 
+    /// The legacy numeric code of XEP-0086 §3 (e.g. `404` for `item-not-found`), which
+    /// older clients still read (profanity tells an absent OMEMO device list from a
+    /// failure by `code='404'`); `policy-violation` has none.
+    pub fn legacy_code(self) -> Option<u16> {
+        Some(match self {
+            Self::BadRequest | Self::JidMalformed | Self::UnexpectedRequest => 400,
+            Self::NotAuthorized => 401,
+            Self::Forbidden => 403,
+            Self::ItemNotFound | Self::RecipientUnavailable | Self::RemoteServerNotFound => 404,
+            Self::NotAllowed => 405,
+            Self::NotAcceptable => 406,
+            Self::RegistrationRequired | Self::SubscriptionRequired => 407,
+            Self::Conflict => 409,
+            Self::InternalServerError | Self::ResourceConstraint | Self::UndefinedCondition => 500,
+            Self::FeatureNotImplemented => 501,
+            Self::ServiceUnavailable => 503,
+            Self::RemoteServerTimeout => 504,
+            Self::PolicyViolation => return None,
+        })
+    }
+
     /// The error type RFC 6120 §8.3.3 gives in its example for this condition.
     pub fn default_type(self) -> ErrorType {
         match self {
@@ -249,12 +270,15 @@ impl StanzaError {
         self
     }
 
-    /// `<error type='..'><COND xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>[<text/>]</error>`
-    /// in the given content namespace.
+    /// `<error type='..' code='NNN'><COND xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>[<text/>]</error>`
+    /// in the given content namespace (`code` is the XEP-0086 legacy code, when the
+    /// condition has one).
     pub fn to_element(&self, content_ns: &str) -> Element {
-        let mut e = Element::new("error", content_ns)
-            .with_attr("type", self.kind.as_str())
-            .child(Element::new(self.condition.as_str(), ns::STANZAS));
+        let mut e = Element::new("error", content_ns).with_attr("type", self.kind.as_str());
+        if let Some(code) = self.condition.legacy_code() {
+            e.set_attr("code", code.to_string());
+        }
+        e.push_child(Element::new(self.condition.as_str(), ns::STANZAS));
         if let Some(t) = &self.text {
             e.push_child(
                 Element::new("text", ns::STANZAS)

@@ -211,6 +211,18 @@ async fn account_disco_shows_pep_and_server_lists_service() {
     ] {
         assert!(features.contains(&f), "missing {f} in {features:?}");
     }
+    // The server's own disco#info names PEP's features too (profanity looks there).
+    let r = ok(
+        &mut alice,
+        &format!("<iq type='get' to='localhost'><query xmlns='{DISCO_INFO}'/></iq>"),
+    )
+    .await;
+    assert!(
+        r.get_child("query", DISCO_INFO)
+            .unwrap()
+            .children()
+            .any(|f| f.attr("var") == Some("http://jabber.org/protocol/pubsub#publish-options"))
+    );
     let r = ok(
         &mut alice,
         &format!("<iq type='get' to='localhost'><query xmlns='{DISCO_ITEMS}'/></iq>"),
@@ -322,6 +334,22 @@ async fn access_models_decide_who_reads_items() {
             .unwrap()
             .to_xml(CLIENT_NS)
     );
+    // A missing node is item-not-found with the XEP-0086 code 404, which profanity
+    // reads to tell "no OMEMO device list yet" (then it publishes one) from a failure.
+    let id = next_id("nf");
+    let r = alice
+        .iq(
+            &id,
+            &items_get(
+                "alice@localhost",
+                "eu.siacs.conversations.axolotl.bundles:1",
+            )
+            .replacen("<iq ", &format!("<iq id='{id}' "), 1),
+        )
+        .await;
+    let error = r.get_child("error", CLIENT_NS).expect("error");
+    assert_eq!(error.attr("code"), Some("404"));
+    assert!(error.get_child("item-not-found", STANZAS_NS).is_some());
     // Unknown nodes and accounts.
     assert_eq!(
         err(&mut carol, &items_get("alice@localhost", "urn:nothing"))

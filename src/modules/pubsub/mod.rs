@@ -204,6 +204,11 @@ impl Module for PepModule {
     fn account_features(&self) -> &'static [&'static str] {
         FEATURES
     }
+    // Clients also look for PEP's features on the server's JID (profanity decides
+    // whether to send publish options from there).
+    fn disco_features(&self) -> &'static [&'static str] {
+        FEATURES
+    }
     fn account_identities(&self) -> &'static [(&'static str, &'static str)] {
         &[("pubsub", "pep")]
     }
