@@ -841,3 +841,58 @@ async fn pubsub_service_create_subscribe_publish() {
     let r = ok(&mut bob, &items_get(svc, "news")).await;
     assert_eq!(items_of(&r).len(), 2);
 }
+
+/// XEP-0163 §4.3.1 with a one-way subscription: bob is subscribed to alice's presence
+/// but alice not to his, so his presence never reaches her account; he still gets her
+/// notifications, and the last item when his session becomes available.
+#[tokio::test]
+async fn one_way_subscribers_are_notified() {
+    let server = Server::start();
+    let (mut alice, mut bob, _carol) = three_users(&server).await;
+    alice.available().await;
+    bob.available().await;
+    subscribe(&mut bob, &mut alice).await;
+    let node = "http://jabber.org/protocol/nick";
+    let notify = format!("{node}+notify");
+    ok(
+        &mut alice,
+        &publish(
+            node,
+            "current",
+            "<nick xmlns='http://jabber.org/protocol/nick'>Alice</nick>",
+            &[],
+        ),
+    )
+    .await;
+    presence_with_caps(&mut bob, None, &[DISCO_INFO, &notify], true).await;
+    let ev = expect_event(&mut bob, "alice@localhost", node).await;
+    assert_eq!(event_item_id(&ev).as_deref(), Some("current"), "last item");
+    ok(
+        &mut alice,
+        &publish(
+            node,
+            "next",
+            "<nick xmlns='http://jabber.org/protocol/nick'>A.</nick>",
+            &[],
+        ),
+    )
+    .await;
+    let ev = expect_event(&mut bob, "alice@localhost", node).await;
+    assert_eq!(event_item_id(&ev).as_deref(), Some("next"));
+    // alice, not subscribed to bob, hears nothing of his nodes, though her presence
+    // (with the same +notify capabilities) reaches his account.
+    presence_with_caps(&mut alice, None, &[DISCO_INFO, &notify], false).await;
+    alice.sync().await;
+    bob.sync().await;
+    ok(
+        &mut bob,
+        &publish(
+            node,
+            "b",
+            "<nick xmlns='http://jabber.org/protocol/nick'>Bob</nick>",
+            &[],
+        ),
+    )
+    .await;
+    alice.assert_idle("no subscription to bob's presence").await;
+}

@@ -141,6 +141,18 @@ impl Interests {
         }
     }
 
+    /// The `+notify` nodes of a session whose broadcast presence was seen, if known.
+    pub fn notify_of(&self, session: &FullJid) -> Option<Arc<Notify>> {
+        self.by_session.get(session).and_then(|e| e.notify.clone())
+    }
+
+    /// Whether `session`'s presence reached `account` (it is among its recipients).
+    pub fn is_present_at(&self, session: &FullJid, account: &BareJid) -> bool {
+        self.by_session
+            .get(session)
+            .is_some_and(|e| e.accounts.contains(account))
+    }
+
     /// Sessions present at `account` that want notifications of `node`.
     pub fn targets(&self, account: &BareJid, node: &str) -> Vec<FullJid> {
         self.by_account

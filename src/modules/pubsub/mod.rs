@@ -188,10 +188,15 @@ impl PepModule {
             }
             let accounts = lock(&shared.interests).resolved(&session, &c.key(), notify.clone());
             let module = PepModule { settings, shared };
-            for a in accounts {
+            for a in &accounts {
                 let service = a.to_string();
-                let t = module.target(&a, &service);
+                let t = module.target(a, &service);
                 ops::send_last_items(&module.shared, &router2, &t, &session, &notify).await;
+            }
+            if !accounts.is_empty() {
+                let s = (settings.limits, settings.max_item_bytes);
+                ops::send_subscribed_last_items(&module.shared, &router2, s, &session, &notify)
+                    .await;
             }
         });
     }
@@ -280,7 +285,19 @@ impl Module for PepModule {
                 // A session's own broadcast presence: the account's own PEP nodes.
                 Event::PresenceBroadcast(session, el) => {
                     let account = session.account.clone();
+                    let known = lock(&self.shared.interests).notify_of(&session.full);
                     self.presence(router, &account, &session.full, el).await;
+                    // New or changed capabilities already known: the contacts this
+                    // session is subscribed to whose presence it does not reach.
+                    let now = lock(&self.shared.interests).notify_of(&session.full);
+                    if let Some(n) = now
+                        && el.attr("type").is_none()
+                        && known.as_ref().is_none_or(|k| !Arc::ptr_eq(k, &n))
+                    {
+                        let s = (self.settings.limits, self.settings.max_item_bytes);
+                        ops::send_subscribed_last_items(&self.shared, router, s, &session.full, &n)
+                            .await;
+                    }
                 }
                 Event::AccountDeleted(account) => {
                     lock(&self.shared.interests).forget_account(account);

@@ -228,10 +228,35 @@ async fn recipients(
         Ok(subs) => to.extend(subs.iter().filter_map(|s| Jid::new(s).ok())),
         Err(e) => debug!(error = %e, "pubsub subscribers read failed"),
     }
+    let access = Access::load(router, &node.owner).await;
+    if let Some(owner) = target.pep {
+        // Local contacts subscribed to the owner's presence are implicit subscribers
+        // (XEP-0163 §4.3.1) even when their presence does not reach the owner (a
+        // one-way subscription): their sessions' capabilities are known here.
+        let interests = lock(&shared.interests);
+        for (contact, (sub, _)) in &access.roster {
+            if !matches!(sub, Subscription::From | Subscription::Both) {
+                continue;
+            }
+            let Ok(contact) = BareJid::new(contact) else {
+                continue;
+            };
+            if contact == *owner || !router.is_local_domain(contact.domain().as_str()) {
+                continue;
+            }
+            for s in router.sessions_of(&contact) {
+                if interests
+                    .notify_of(&s.full)
+                    .is_some_and(|n| n.contains(&node.name))
+                {
+                    to.push(Jid::from(s.full.clone()));
+                }
+            }
+        }
+    }
     if to.is_empty() {
         return to;
     }
-    let access = Access::load(router, &node.owner).await;
     to.retain(|j| access.check(node, j.to_bare().as_str()).is_ok());
     to.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     to.dedup();
@@ -256,6 +281,51 @@ async fn last_item(
             debug!(error = %e, "pubsub items read failed");
             None
         }
+    }
+}
+
+/// Sends local session `session` (whose `+notify` nodes are `notify`) the last items of
+/// the PEP nodes of every local contact its account is subscribed to (roster `to` or
+/// `both`) whose presence does not reach that contact (XEP-0163 §4.3.2 for one-way
+/// subscriptions; contacts its presence reaches got them through
+/// [`send_last_items`] already). Each node's access model still decides.
+pub async fn send_subscribed_last_items(
+    shared: &Shared,
+    router: &Arc<Router>,
+    settings: (PubsubLimits, usize),
+    session: &FullJid,
+    notify: &Notify,
+) {
+    if notify.is_empty() {
+        return;
+    }
+    let account = session.to_bare();
+    let roster = match router.storage().roster(account.as_str()).await {
+        Ok(r) => r,
+        Err(e) => return debug!(error = %e, "roster read failed for PEP last items"),
+    };
+    for item in roster
+        .iter()
+        .filter(|i| matches!(i.subscription, Subscription::To | Subscription::Both))
+    {
+        let Ok(contact) = BareJid::new(&item.jid) else {
+            continue;
+        };
+        if contact == account
+            || !router.is_local_domain(contact.domain().as_str())
+            || lock(&shared.interests).is_present_at(session, &contact)
+        {
+            continue;
+        }
+        let service = contact.to_string();
+        let t = Target {
+            service: &service,
+            pep: Some(&contact),
+            limits: settings.0,
+            max_item_bytes: settings.1,
+            max_subscriptions: 0,
+        };
+        send_last_items(shared, router, &t, session, notify).await;
     }
 }
 
