@@ -62,3 +62,11 @@ pub const CONFERENCE: &str = "jabber:x:conference";
 pub const IQ_CONFERENCE: &str = "jabber:iq:conference";
 /// XEP-0363 HTTP File Upload: slot requests, slots and their errors.
 pub const HTTP_UPLOAD: &str = "urn:xmpp:http:upload:0";
+/// vCard storage, `vcard-temp` (XEP-0054 §2).
+pub const VCARD: &str = "vcard-temp";
+/// Private XML storage (XEP-0049 §2).
+pub const PRIVATE: &str = "jabber:iq:private";
+/// Last Activity (XEP-0012 §2).
+pub const LAST: &str = "jabber:iq:last";
+/// Contact addresses form type, for XEP-0128 extended disco#info (XEP-0157 §2).
+pub const SERVERINFO: &str = "http://jabber.org/network/serverinfo";

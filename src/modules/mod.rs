@@ -9,15 +9,18 @@
 //! plugs the results in; a feature that is switched off returns nothing.
 
 mod disco;
+mod last;
 pub mod muc;
 pub mod offline;
 pub mod pastebin;
 mod ping;
 pub mod presence;
+pub mod private;
 pub mod roster;
 mod session;
 mod time;
 pub mod upload;
+pub mod vcard;
 mod version;
 
 use std::path::Path;
@@ -114,6 +117,9 @@ pub static FEATURES: &[Feature] = &[
     Feature::new("disco", disco::build),
     Feature::new("time", time::build),
     Feature::new("version", version::build),
+    Feature::new("vcard", vcard::build),
+    Feature::new("private", private::build),
+    Feature::new("last", last::build),
     Feature::new("pastebin", pastebin::build),
     Feature::new("muc", muc::build),
     Feature::new("upload", upload::build),
