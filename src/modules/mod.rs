@@ -111,6 +111,9 @@ impl Feature {
 pub static FEATURES: &[Feature] = &[
     Feature::new("session", session::build),
     Feature::new("roster", roster::build),
+    // Before presence: when a session ends, the logout time is recorded before the
+    // contacts hear of it (so a contact's query right after sees it).
+    Feature::new("last", last::build),
     Feature::new("presence", presence::build),
     Feature::new("offline", offline::build),
     Feature::new("ping", ping::build),
@@ -119,7 +122,6 @@ pub static FEATURES: &[Feature] = &[
     Feature::new("version", version::build),
     Feature::new("vcard", vcard::build),
     Feature::new("private", private::build),
-    Feature::new("last", last::build),
     Feature::new("pastebin", pastebin::build),
     Feature::new("muc", muc::build),
     Feature::new("upload", upload::build),
