@@ -834,7 +834,10 @@ fn account_data_sections_are_checked() {
     );
     assert_eq!(
         keys(&p),
-        ["contact.abuse_addresses[1]", "contact.security_addresses[0]"]
+        [
+            "contact.abuse_addresses[1]",
+            "contact.security_addresses[0]"
+        ]
     );
     assert!(p[0].message.contains("\"abuse@example.org\""), "{}", p[0]);
 }

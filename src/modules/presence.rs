@@ -451,7 +451,10 @@ async fn subscription_out(
                 match item {
                     Some(it)
                         if it.approved
-                            || matches!(it.subscription, Subscription::From | Subscription::Both) =>
+                            || matches!(
+                                it.subscription,
+                                Subscription::From | Subscription::Both
+                            ) =>
                     {
                         return;
                     }

@@ -100,7 +100,10 @@ pub fn photo_sha1(vcard: &Element) -> Option<String> {
         .get_child("PHOTO", ns::VCARD)?
         .get_child("BINVAL", ns::VCARD)?
         .text();
-    let compact: String = binval.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let compact: String = binval
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
     let data = base64::engine::general_purpose::STANDARD
         .decode(compact)
         .ok()?;
@@ -205,7 +208,8 @@ mod tests {
     use super::*;
 
     fn vcard(photo: Option<&str>) -> Element {
-        let mut v = Element::new("vCard", ns::VCARD).child(Element::new("FN", ns::VCARD).with_text("Al"));
+        let mut v =
+            Element::new("vCard", ns::VCARD).child(Element::new("FN", ns::VCARD).with_text("Al"));
         if let Some(b) = photo {
             v.push_child(
                 Element::new("PHOTO", ns::VCARD)

@@ -202,10 +202,7 @@ mod tests {
         assert!(matches!(
             s.put_private(
                 A,
-                &[
-                    frag("n:1", "x", Some("abc")),
-                    frag("n:3", "x", Some("abc"))
-                ],
+                &[frag("n:1", "x", Some("abc")), frag("n:3", "x", Some("abc"))],
                 LIMITS
             )
             .await,
@@ -231,7 +228,8 @@ mod tests {
         .await
         .unwrap();
         assert!(matches!(
-            s.put_private(B, &[frag("n:1", "x", Some("a"))], LIMITS).await,
+            s.put_private(B, &[frag("n:1", "x", Some("a"))], LIMITS)
+                .await,
             Err(Error::NoSuchAccount)
         ));
     }

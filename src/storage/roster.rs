@@ -110,6 +110,46 @@ impl std::fmt::Display for RosterVersion {
     }
 }
 
+/// The items of `account`'s roster, sorted by contact, inside a transaction.
+fn read_items(tx: &rusqlite::Connection, account: i64) -> Result<Vec<RosterItem>, Error> {
+    let mut items = Vec::new();
+    let mut index = HashMap::new();
+    {
+        let mut stmt = tx.prepare_cached(
+            "SELECT id, contact, name, subscription, ask, approved FROM roster_items \
+             WHERE account_id = ?1 ORDER BY contact",
+        )?;
+        let mut rows = stmt.query([account])?;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            index.insert(id, items.len());
+            items.push(RosterItem {
+                jid: row.get(1)?,
+                name: row.get(2)?,
+                subscription: parse_subscription(&row.get::<_, String>(3)?)?,
+                ask: row.get(4)?,
+                groups: Vec::new(),
+                approved: row.get(5)?,
+            });
+        }
+    }
+    let mut stmt = tx.prepare_cached(
+        "SELECT g.item_id, g.name FROM roster_groups g \
+         JOIN roster_items r ON r.id = g.item_id \
+         WHERE r.account_id = ?1 ORDER BY g.item_id, g.position",
+    )?;
+    let mut rows = stmt.query([account])?;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let item = index
+            .get(&id)
+            .and_then(|&i| items.get_mut(i))
+            .ok_or_else(|| Error::Corrupt("roster group without item".to_owned()))?;
+        item.groups.push(row.get(1)?);
+    }
+    Ok(items)
+}
+
 /// The version of `account`'s roster, inside a transaction.
 fn read_version(tx: &rusqlite::Connection, account: i64) -> Result<RosterVersion, Error> {
     Ok(tx
@@ -151,7 +191,12 @@ impl Storage {
     /// [`Error::Corrupt`] on a stored subscription value outside the four states;
     /// [`Error::Sqlite`], [`Error::Closed`], [`Error::Join`].
     pub async fn roster(&self, owner: &str) -> Result<Vec<RosterItem>, Error> {
-        Ok(self.roster_with_version(owner).await?.0)
+        let owner = owner.to_owned();
+        self.read(move |tx| match account_id(tx, &owner)? {
+            Some(account) => read_items(tx, account),
+            None => Ok(Vec::new()),
+        })
+        .await
     }
 
     /// The version of `owner`'s roster (RFC 6121 §2.6); [`RosterVersion::EMPTY`] for a
@@ -181,43 +226,7 @@ impl Storage {
             let Some(account) = account_id(tx, &owner)? else {
                 return Ok((Vec::new(), RosterVersion::EMPTY));
             };
-            let version = read_version(tx, account)?;
-            let mut items = Vec::new();
-            let mut index = HashMap::new();
-            {
-                let mut stmt = tx.prepare_cached(
-                    "SELECT id, contact, name, subscription, ask, approved FROM roster_items \
-                     WHERE account_id = ?1 ORDER BY contact",
-                )?;
-                let mut rows = stmt.query([account])?;
-                while let Some(row) = rows.next()? {
-                    let id: i64 = row.get(0)?;
-                    index.insert(id, items.len());
-                    items.push(RosterItem {
-                        jid: row.get(1)?,
-                        name: row.get(2)?,
-                        subscription: parse_subscription(&row.get::<_, String>(3)?)?,
-                        ask: row.get(4)?,
-                        groups: Vec::new(),
-                        approved: row.get(5)?,
-                    });
-                }
-            }
-            let mut stmt = tx.prepare_cached(
-                "SELECT g.item_id, g.name FROM roster_groups g \
-                 JOIN roster_items r ON r.id = g.item_id \
-                 WHERE r.account_id = ?1 ORDER BY g.item_id, g.position",
-            )?;
-            let mut rows = stmt.query([account])?;
-            while let Some(row) = rows.next()? {
-                let id: i64 = row.get(0)?;
-                let item = index
-                    .get(&id)
-                    .and_then(|&i| items.get_mut(i))
-                    .ok_or_else(|| Error::Corrupt("roster group without item".to_owned()))?;
-                item.groups.push(row.get(1)?);
-            }
-            Ok((items, version))
+            Ok((read_items(tx, account)?, read_version(tx, account)?))
         })
         .await
     }
@@ -631,7 +640,11 @@ mod tests {
             })
         );
         assert_eq!(s.remove_roster_item_versioned(A, B).await.unwrap(), None);
-        assert_eq!(s.roster_version(A).await.unwrap().counter, 3, "no-op: no bump");
+        assert_eq!(
+            s.roster_version(A).await.unwrap().counter,
+            3,
+            "no-op: no bump"
+        );
         // A refused write does not bump either.
         assert!(matches!(
             s.put_roster_item_versioned(A, &item(B, &[]), 1).await,

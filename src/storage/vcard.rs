@@ -75,7 +75,10 @@ mod tests {
         assert_eq!(s.vcard(A).await.unwrap(), None);
         s.set_vcard(A, Some("<vCard>1</vCard>")).await.unwrap();
         s.set_vcard(A, Some("<vCard>2</vCard>")).await.unwrap();
-        assert_eq!(s.vcard(A).await.unwrap().as_deref(), Some("<vCard>2</vCard>"));
+        assert_eq!(
+            s.vcard(A).await.unwrap().as_deref(),
+            Some("<vCard>2</vCard>")
+        );
         assert_eq!(s.vcard(B).await.unwrap(), None, "per account");
         s.set_vcard(A, None).await.unwrap();
         assert_eq!(s.vcard(A).await.unwrap(), None);

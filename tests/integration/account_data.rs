@@ -18,8 +18,11 @@ const DATA_NS: &str = "jabber:x:data";
 async fn iq(c: &mut Client, typ: &str, to: Option<&str>, payload: &str) -> Element {
     let id = next_id("q");
     let to = to.map(|t| format!(" to='{t}'")).unwrap_or_default();
-    c.iq(&id, &format!("<iq type='{typ}' id='{id}'{to}>{payload}</iq>"))
-        .await
+    c.iq(
+        &id,
+        &format!("<iq type='{typ}' id='{id}'{to}>{payload}</iq>"),
+    )
+    .await
 }
 
 fn assert_result(r: &Element) {
@@ -35,7 +38,8 @@ fn error_text(r: &Element) -> String {
 
 // ---------------------------------------------------------------- vCard (XEP-0054)
 
-const ALICE_VCARD: &str = "<vCard xmlns='vcard-temp'><FN>Alice Liddell</FN><NICKNAME>al</NICKNAME></vCard>";
+const ALICE_VCARD: &str =
+    "<vCard xmlns='vcard-temp'><FN>Alice Liddell</FN><NICKNAME>al</NICKNAME></vCard>";
 
 fn vcard_of(r: &Element) -> Element {
     r.get_child("vCard", VCARD_NS)
@@ -66,15 +70,31 @@ async fn vcard_set_get_and_read_by_others() {
     assert_result(&r);
     for to in [None, Some("alice@localhost")] {
         let v = vcard_of(&iq(&mut alice, "get", to, "<vCard xmlns='vcard-temp'/>").await);
-        assert_eq!(field(&v, "FN").as_deref(), Some("Alice Liddell"), "to={to:?}");
+        assert_eq!(
+            field(&v, "FN").as_deref(),
+            Some("Alice Liddell"),
+            "to={to:?}"
+        );
         assert_eq!(field(&v, "NICKNAME").as_deref(), Some("al"));
     }
 
-    let r = iq(&mut bob, "get", Some("alice@localhost"), "<vCard xmlns='vcard-temp'/>").await;
+    let r = iq(
+        &mut bob,
+        "get",
+        Some("alice@localhost"),
+        "<vCard xmlns='vcard-temp'/>",
+    )
+    .await;
     assert_result(&r);
     assert_eq!(r.attr("from"), Some("alice@localhost"));
     assert_eq!(field(&vcard_of(&r), "FN").as_deref(), Some("Alice Liddell"));
-    let r = iq(&mut alice, "get", Some("bob@localhost"), "<vCard xmlns='vcard-temp'/>").await;
+    let r = iq(
+        &mut alice,
+        "get",
+        Some("bob@localhost"),
+        "<vCard xmlns='vcard-temp'/>",
+    )
+    .await;
     assert!(vcard_of(&r).nodes().is_empty(), "bob has none: empty");
 
     let r = iq(
@@ -85,19 +105,59 @@ async fn vcard_set_get_and_read_by_others() {
     )
     .await;
     assert_eq!(stanza_error(&r).as_deref(), Some("forbidden"));
-    let v = vcard_of(&iq(&mut bob, "get", Some("alice@localhost"), "<vCard xmlns='vcard-temp'/>").await);
-    assert_eq!(field(&v, "FN").as_deref(), Some("Alice Liddell"), "unchanged");
+    let v = vcard_of(
+        &iq(
+            &mut bob,
+            "get",
+            Some("alice@localhost"),
+            "<vCard xmlns='vcard-temp'/>",
+        )
+        .await,
+    );
+    assert_eq!(
+        field(&v, "FN").as_deref(),
+        Some("Alice Liddell"),
+        "unchanged"
+    );
 
-    let r = iq(&mut bob, "get", Some("nobody@localhost"), "<vCard xmlns='vcard-temp'/>").await;
+    let r = iq(
+        &mut bob,
+        "get",
+        Some("nobody@localhost"),
+        "<vCard xmlns='vcard-temp'/>",
+    )
+    .await;
     assert_eq!(stanza_error(&r).as_deref(), Some("service-unavailable"));
 
     // A new vCard replaces the old one entirely; an empty one removes it.
-    iq(&mut alice, "set", None, "<vCard xmlns='vcard-temp'><FN>A.</FN></vCard>").await;
-    let v = vcard_of(&iq(&mut bob, "get", Some("alice@localhost"), "<vCard xmlns='vcard-temp'/>").await);
+    iq(
+        &mut alice,
+        "set",
+        None,
+        "<vCard xmlns='vcard-temp'><FN>A.</FN></vCard>",
+    )
+    .await;
+    let v = vcard_of(
+        &iq(
+            &mut bob,
+            "get",
+            Some("alice@localhost"),
+            "<vCard xmlns='vcard-temp'/>",
+        )
+        .await,
+    );
     assert_eq!(field(&v, "FN").as_deref(), Some("A."));
     assert_eq!(field(&v, "NICKNAME"), None);
     assert_result(&iq(&mut alice, "set", None, "<vCard xmlns='vcard-temp'/>").await);
-    let v = vcard_of(&iq(&mut bob, "get", Some("alice@localhost"), "<vCard xmlns='vcard-temp'/>").await);
+    let v = vcard_of(
+        &iq(
+            &mut bob,
+            "get",
+            Some("alice@localhost"),
+            "<vCard xmlns='vcard-temp'/>",
+        )
+        .await,
+    );
     assert!(v.nodes().is_empty());
 }
 
@@ -105,7 +165,9 @@ async fn vcard_set_get_and_read_by_others() {
 /// and the stored one stays.
 #[tokio::test]
 async fn vcard_over_the_limit_is_refused() {
-    let server = Server::builder().toml("[vcard]\nmax_bytes = 1024\n").start();
+    let server = Server::builder()
+        .toml("[vcard]\nmax_bytes = 1024\n")
+        .start();
     server.add_account("alice", "pw-a");
     let mut alice = server.login("alice", "pw-a", "phone").await;
     assert_result(&iq(&mut alice, "set", None, ALICE_VCARD).await);
@@ -117,7 +179,11 @@ async fn vcard_over_the_limit_is_refused() {
     assert_eq!(stanza_error(&r).as_deref(), Some("not-acceptable"));
     assert!(error_text(&r).contains("1024"), "{}", error_text(&r));
     let v = vcard_of(&iq(&mut alice, "get", None, "<vCard xmlns='vcard-temp'/>").await);
-    assert_eq!(field(&v, "FN").as_deref(), Some("Alice Liddell"), "old vCard kept");
+    assert_eq!(
+        field(&v, "FN").as_deref(),
+        Some("Alice Liddell"),
+        "old vCard kept"
+    );
 }
 
 // ---------------------------------------------------------------- private XML (XEP-0049)
@@ -132,11 +198,23 @@ fn private_child(r: &Element) -> Element {
 }
 
 async fn private_get(c: &mut Client, to: Option<&str>, what: &str) -> Element {
-    iq(c, "get", to, &format!("<query xmlns='{PRIVATE_NS}'>{what}</query>")).await
+    iq(
+        c,
+        "get",
+        to,
+        &format!("<query xmlns='{PRIVATE_NS}'>{what}</query>"),
+    )
+    .await
 }
 
 async fn private_set(c: &mut Client, to: Option<&str>, what: &str) -> Element {
-    iq(c, "set", to, &format!("<query xmlns='{PRIVATE_NS}'>{what}</query>")).await
+    iq(
+        c,
+        "set",
+        to,
+        &format!("<query xmlns='{PRIVATE_NS}'>{what}</query>"),
+    )
+    .await
 }
 
 /// §2: set and get by element name and namespace; an unknown one comes back empty;
@@ -161,24 +239,55 @@ async fn private_storage_set_get_and_refusals() {
         .expect("the stored conference");
     assert_eq!(conf.attr("jid"), Some("room@conference.localhost"));
     assert_eq!(
-        conf.get_child("nick", "storage:bookmarks").map(|n| n.text()).as_deref(),
+        conf.get_child("nick", "storage:bookmarks")
+            .map(|n| n.text())
+            .as_deref(),
         Some("al")
     );
     // Same namespace, other element name: a different key, nothing stored.
-    let other = private_child(&private_get(&mut alice, None, "<other xmlns='storage:bookmarks'/>").await);
+    let other =
+        private_child(&private_get(&mut alice, None, "<other xmlns='storage:bookmarks'/>").await);
     assert!(other.is("other", "storage:bookmarks") && other.nodes().is_empty());
-    let prefs = private_child(&private_get(&mut alice, Some("alice@localhost"), "<prefs xmlns='exodus:prefs'/>").await);
+    let prefs = private_child(
+        &private_get(
+            &mut alice,
+            Some("alice@localhost"),
+            "<prefs xmlns='exodus:prefs'/>",
+        )
+        .await,
+    );
     assert!(prefs.is("prefs", "exodus:prefs") && prefs.nodes().is_empty());
 
     // Another user's storage: forbidden both ways; bob's own is empty.
     for r in [
-        private_get(&mut bob, Some("alice@localhost"), "<storage xmlns='storage:bookmarks'/>").await,
-        private_set(&mut bob, Some("alice@localhost"), "<storage xmlns='storage:bookmarks'/>").await,
-        private_get(&mut bob, Some("nobody@localhost"), "<storage xmlns='storage:bookmarks'/>").await,
+        private_get(
+            &mut bob,
+            Some("alice@localhost"),
+            "<storage xmlns='storage:bookmarks'/>",
+        )
+        .await,
+        private_set(
+            &mut bob,
+            Some("alice@localhost"),
+            "<storage xmlns='storage:bookmarks'/>",
+        )
+        .await,
+        private_get(
+            &mut bob,
+            Some("nobody@localhost"),
+            "<storage xmlns='storage:bookmarks'/>",
+        )
+        .await,
     ] {
-        assert_eq!(stanza_error(&r).as_deref(), Some("forbidden"), "{}", r.to_xml(CLIENT_NS));
+        assert_eq!(
+            stanza_error(&r).as_deref(),
+            Some("forbidden"),
+            "{}",
+            r.to_xml(CLIENT_NS)
+        );
     }
-    let mine = private_child(&private_get(&mut bob, None, "<storage xmlns='storage:bookmarks'/>").await);
+    let mine =
+        private_child(&private_get(&mut bob, None, "<storage xmlns='storage:bookmarks'/>").await);
     assert!(mine.nodes().is_empty(), "bob sees none of alice's data");
 
     for reserved in [
@@ -188,9 +297,17 @@ async fn private_storage_set_get_and_refusals() {
         "<plain/>",
     ] {
         let r = private_set(&mut alice, None, reserved).await;
-        assert_eq!(stanza_error(&r).as_deref(), Some("not-acceptable"), "set {reserved}");
+        assert_eq!(
+            stanza_error(&r).as_deref(),
+            Some("not-acceptable"),
+            "set {reserved}"
+        );
         let r = private_get(&mut alice, None, reserved).await;
-        assert_eq!(stanza_error(&r).as_deref(), Some("not-acceptable"), "get {reserved}");
+        assert_eq!(
+            stanza_error(&r).as_deref(),
+            Some("not-acceptable"),
+            "get {reserved}"
+        );
     }
     let r = private_get(&mut alice, None, "").await;
     assert_eq!(stanza_error(&r).as_deref(), Some("bad-request"));
@@ -207,8 +324,12 @@ async fn private_storage_set_get_and_refusals() {
     )
     .await;
     assert_eq!(stanza_error(&r).as_deref(), Some("not-acceptable"));
-    let prefs = private_child(&private_get(&mut alice, None, "<prefs xmlns='exodus:prefs'/>").await);
-    assert!(prefs.nodes().is_empty(), "nothing of a refused set is stored");
+    let prefs =
+        private_child(&private_get(&mut alice, None, "<prefs xmlns='exodus:prefs'/>").await);
+    assert!(
+        prefs.nodes().is_empty(),
+        "nothing of a refused set is stored"
+    );
 }
 
 /// `[private]` limits: a fragment over `max_fragment_bytes` is `not-acceptable`; a
@@ -265,16 +386,33 @@ async fn account_deletion_takes_vcard_and_private_storage() {
     let (ok, out, err) = server.cli(&["account", "delete", "alice@localhost"], "");
     assert!(ok, "{out} {err}");
     let mut bob = server.login("bob", "pw-b", "laptop").await;
-    let r = iq(&mut bob, "get", Some("alice@localhost"), "<vCard xmlns='vcard-temp'/>").await;
-    assert_eq!(stanza_error(&r).as_deref(), Some("service-unavailable"), "no account, no vCard");
+    let r = iq(
+        &mut bob,
+        "get",
+        Some("alice@localhost"),
+        "<vCard xmlns='vcard-temp'/>",
+    )
+    .await;
+    assert_eq!(
+        stanza_error(&r).as_deref(),
+        Some("service-unavailable"),
+        "no account, no vCard"
+    );
 
     server.add_account("alice", "pw-a2");
     let mut alice = server.login("alice", "pw-a2", "phone").await;
     let v = vcard_of(&iq(&mut alice, "get", None, "<vCard xmlns='vcard-temp'/>").await);
     assert!(v.nodes().is_empty(), "the new account has no vCard");
-    let r = iq(&mut bob, "get", Some("alice@localhost"), "<vCard xmlns='vcard-temp'/>").await;
+    let r = iq(
+        &mut bob,
+        "get",
+        Some("alice@localhost"),
+        "<vCard xmlns='vcard-temp'/>",
+    )
+    .await;
     assert!(vcard_of(&r).nodes().is_empty());
-    let s = private_child(&private_get(&mut alice, None, "<storage xmlns='storage:bookmarks'/>").await);
+    let s =
+        private_child(&private_get(&mut alice, None, "<storage xmlns='storage:bookmarks'/>").await);
     assert!(s.nodes().is_empty(), "the new account has no bookmarks");
 }
 
@@ -311,11 +449,19 @@ async fn last_activity_for_subscribers_only() {
     }
     subscribe(&mut bob, &mut alice).await; // alice's roster: bob 'from'
 
-    assert_eq!(seconds(&last(&mut bob, Some("alice@localhost")).await), 0, "online");
+    assert_eq!(
+        seconds(&last(&mut bob, Some("alice@localhost")).await),
+        0,
+        "online"
+    );
     assert_eq!(seconds(&last(&mut alice, None).await), 0, "own account");
     for to in ["alice@localhost", "nobody@localhost"] {
         let r = last(&mut carol, Some(to)).await;
-        assert_eq!(stanza_error(&r).as_deref(), Some("service-unavailable"), "{to}");
+        assert_eq!(
+            stanza_error(&r).as_deref(),
+            Some("service-unavailable"),
+            "{to}"
+        );
     }
 
     // Full JID: a subscriber's query is the client's to answer; a stranger's is refused.
@@ -325,7 +471,9 @@ async fn last_activity_for_subscribers_only() {
     ))
     .await;
     let q = alice
-        .recv_until("last query", |e| e.name() == "iq" && e.attr("id") == Some(id.as_str()))
+        .recv_until("last query", |e| {
+            e.name() == "iq" && e.attr("id") == Some(id.as_str())
+        })
         .await;
     assert_eq!(q.attr("from"), Some("bob@localhost/laptop"));
     alice
@@ -334,18 +482,27 @@ async fn last_activity_for_subscribers_only() {
         ))
         .await;
     let r = bob
-        .recv_until("idle answer", |e| e.name() == "iq" && e.attr("id") == Some(id.as_str()))
+        .recv_until("idle answer", |e| {
+            e.name() == "iq" && e.attr("id") == Some(id.as_str())
+        })
         .await;
     assert_eq!(seconds(&r), 42);
     let r = last(&mut carol, Some("alice@localhost/phone")).await;
     assert_eq!(stanza_error(&r).as_deref(), Some("service-unavailable"));
-    alice.assert_idle("the stranger's query never reached the client").await;
+    alice
+        .assert_idle("the stranger's query never reached the client")
+        .await;
 
     alice.close().await;
-    bob.expect_presence("alice@localhost/phone", "unavailable").await;
+    bob.expect_presence("alice@localhost/phone", "unavailable")
+        .await;
     let r = last(&mut bob, Some("alice@localhost")).await;
     assert_result(&r);
-    assert!(seconds(&r) < 3600, "seconds since the logout: {}", seconds(&r));
+    assert!(
+        seconds(&r) < 3600,
+        "seconds since the logout: {}",
+        seconds(&r)
+    );
     let r = last(&mut carol, Some("alice@localhost")).await;
     assert_eq!(stanza_error(&r).as_deref(), Some("service-unavailable"));
 
@@ -370,16 +527,32 @@ async fn last_activity_switches_and_server_uptime() {
     let mut alice = server.login("alice", "pw", "phone").await;
     for to in [None, Some("alice@localhost"), Some("localhost")] {
         let r = last(&mut alice, to).await;
-        assert_eq!(stanza_error(&r).as_deref(), Some("service-unavailable"), "{to:?}");
+        assert_eq!(
+            stanza_error(&r).as_deref(),
+            Some("service-unavailable"),
+            "{to:?}"
+        );
     }
-    assert!(!server_features(&mut alice).await.contains(&LAST_NS.to_owned()));
+    assert!(
+        !server_features(&mut alice)
+            .await
+            .contains(&LAST_NS.to_owned())
+    );
 
     let server = Server::start();
     server.add_account("alice", "pw");
     let mut alice = server.login("alice", "pw", "phone").await;
     let r = last(&mut alice, Some("localhost")).await;
-    assert_eq!(stanza_error(&r).as_deref(), Some("service-unavailable"), "uptime off by default");
-    assert!(server_features(&mut alice).await.contains(&LAST_NS.to_owned()));
+    assert_eq!(
+        stanza_error(&r).as_deref(),
+        Some("service-unavailable"),
+        "uptime off by default"
+    );
+    assert!(
+        server_features(&mut alice)
+            .await
+            .contains(&LAST_NS.to_owned())
+    );
 
     let server = Server::builder()
         .toml("[last_activity]\nserver_uptime = true\n")
@@ -395,9 +568,17 @@ async fn last_activity_switches_and_server_uptime() {
 // ---------------------------------------------------------------- contact addresses (XEP-0157)
 
 async fn server_info(c: &mut Client) -> Element {
-    let r = iq(c, "get", Some("localhost"), &format!("<query xmlns='{DISCO_INFO_NS}'/>")).await;
+    let r = iq(
+        c,
+        "get",
+        Some("localhost"),
+        &format!("<query xmlns='{DISCO_INFO_NS}'/>"),
+    )
+    .await;
     assert_result(&r);
-    r.get_child("query", DISCO_INFO_NS).expect("disco#info").clone()
+    r.get_child("query", DISCO_INFO_NS)
+        .expect("disco#info")
+        .clone()
 }
 
 async fn server_features(c: &mut Client) -> Vec<String> {
@@ -449,7 +630,11 @@ async fn contact_addresses_in_server_disco() {
         form_values(&form, "security-addresses").unwrap(),
         ["https://localhost/security"]
     );
-    assert_eq!(form_values(&form, "support-addresses"), None, "unconfigured kind");
+    assert_eq!(
+        form_values(&form, "support-addresses"),
+        None,
+        "unconfigured kind"
+    );
     let features = server_features(&mut alice).await;
     for f in [VCARD_NS, PRIVATE_NS, LAST_NS] {
         assert!(features.contains(&f.to_owned()), "{f} advertised");
@@ -477,5 +662,8 @@ fn invalid_contact_address_is_refused_at_start() {
     assert!(!ok, "must refuse to run");
     assert!(!out.contains("ready"), "{out}");
     assert!(err.contains("contact.abuse_addresses[0]"), "{err}");
-    assert!(!err.contains("support_addresses"), "the valid key is not named: {err}");
+    assert!(
+        !err.contains("support_addresses"),
+        "the valid key is not named: {err}"
+    );
 }
