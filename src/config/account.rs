@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub struct VcardConfig {
     /// Largest vCard one account may store, in bytes of its serialized XML; a larger
     /// set is refused with `<not-acceptable/>`. The photo (`PHOTO/BINVAL`, base64) is
-    /// most of a vCard: XEP-0153 §5 asks clients for avatars under 8 KiB, and the
+    /// most of a vCard: XEP-0153 asks clients for avatars under 8 KiB, and the
     /// default leaves room for a photo of about 96 KiB while staying below one default
     /// stanza (`limits.max_stanza_bytes`, which also bounds what can arrive).
     /// Range `1024..=16_777_216`. Default `131072` (128 KiB).

@@ -26,7 +26,7 @@ pub struct DiscoModule {
     serverinfo: Option<Element>,
 }
 
-/// The XEP-0157 contact-addresses form for `contact` (XEP-0128 §3 placement in
+/// The XEP-0157 contact-addresses form for `contact` (XEP-0128 extension placed in
 /// disco#info; XEP-0004 `result` form), or `None` when no address is configured.
 pub fn serverinfo_form(contact: &crate::config::ContactConfig) -> Option<Element> {
     if contact.is_empty() {

@@ -16,7 +16,7 @@
 //! request, subscription `none` or `to`) marks the roster item `approved='true'`
 //! (creating it if needed), pushes it, and is not routed to the contact (§3.4.2). A
 //! later `subscribe` from that contact is answered with `subscribed` at once and never
-//! shown to the user (§3.4.3 and §3.1.3), the item becomes `from` or `both` and loses
+//! shown to the user (§3.1.3), the item becomes `from` or `both` and loses
 //! the flag. The user's `unsubscribed` cancels a pre-approval; with nothing else to
 //! cancel it is not routed either, so the contact never learns of it. With
 //! `roster.pre_approval` off, a `subscribed` without a pending request is ignored as
@@ -613,7 +613,7 @@ async fn subscription_in(
                 return;
             }
             if let Some(mut it) = item.clone().filter(|i| i.approved) {
-                // Pre-approved (§3.4.3): approve without asking the user.
+                // Pre-approved (§3.1.3, §3.4): approve without asking the user.
                 it.approved = false;
                 it.subscription = add_from(it.subscription);
                 let Ok(ver) = storage

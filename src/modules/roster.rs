@@ -246,7 +246,7 @@ pub fn item_element(it: &RosterItem, removed: bool) -> Element {
 }
 
 /// Roster push (§2.1.6) of one item to every session of `owner` that requested the
-/// roster, carrying `ver` (§2.6.2), the roster's version after this change as the
+/// roster, carrying `ver` (§2.1.6, §2.6), the roster's version after this change as the
 /// storage write returned it.
 pub fn push(
     router: &Arc<Router>,

@@ -50,7 +50,7 @@ async fn push_with_ver(c: &mut Client) -> (String, Element) {
     c.send(&format!("<iq type='result' id='{id}'/>")).await;
     let ver = query(&e)
         .and_then(|q| q.attr("ver"))
-        .expect("a roster push carries ver (§2.6.2)")
+        .expect("a roster push carries ver (§2.1.6)")
         .to_owned();
     (ver, push_item(&e))
 }
