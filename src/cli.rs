@@ -82,7 +82,8 @@ pub enum AccountCommand {
         /// Bare JID.
         jid: String,
     },
-    /// Delete an account with its roster and offline messages.
+    /// Delete an account with everything it stores (roster, offline messages, vCard,
+    /// private XML).
     Delete {
         /// Bare JID.
         jid: String,

@@ -37,8 +37,9 @@
 //! - [`tor`]: the embedded Tor client (Arti), the onion service and its key, outbound
 //!   via Tor; accepted onion streams go to the accept path by listener kind.
 //! - [`c2s`]: client sessions: STARTTLS / direct TLS, SASL, resource binding.
-//! - [`modules`]: features (roster, presence, offline, disco, ping, version, time, MUC,
-//!   upload, pastebin), each on the extension API, and the feature list.
+//! - [`modules`]: features (roster, presence, offline, disco, ping, version, time,
+//!   vCard, private storage, last activity, MUC, upload, pastebin), each on the
+//!   extension API, and the feature list.
 //! - [`server`]: start-up, listeners and shutdown.
 //! - [`cli`]: the command line (clap): `run`, `account`, `config`, `fingerprints`, `onion`.
 #![forbid(unsafe_code)]

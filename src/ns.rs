@@ -76,3 +76,11 @@ pub const PUBSUB_PUBLISH_OPTIONS: &str = "http://jabber.org/protocol/pubsub#publ
 pub const PUBSUB_NODE_CONFIG: &str = "http://jabber.org/protocol/pubsub#node_config";
 /// XEP-0115 entity capabilities.
 pub const CAPS: &str = "http://jabber.org/protocol/caps";
+/// vCard storage, `vcard-temp` (XEP-0054 §2).
+pub const VCARD: &str = "vcard-temp";
+/// Private XML storage (XEP-0049 §2).
+pub const PRIVATE: &str = "jabber:iq:private";
+/// Last Activity (XEP-0012 §2).
+pub const LAST: &str = "jabber:iq:last";
+/// Contact addresses form type, for XEP-0128 extended disco#info (XEP-0157 §2).
+pub const SERVERINFO: &str = "http://jabber.org/network/serverinfo";

@@ -19,6 +19,10 @@ pub struct RosterConfig {
     /// Longest item name or group name, in bytes of UTF-8 (RFC 6121 §2.3.3:
     /// `<not-acceptable/>` beyond). Range `1..=65_535`. Default `1024`.
     pub max_name_bytes: u32,
+    /// Offer subscription pre-approval (RFC 6121 §3.4): a user may approve a contact's
+    /// subscription before the contact asks. Off, such an approval is ignored (stored
+    /// approvals are still honoured). Default `true`.
+    pub pre_approval: bool,
 }
 
 impl Default for RosterConfig {
@@ -27,6 +31,7 @@ impl Default for RosterConfig {
             max_items: 1000,
             max_groups_per_item: 32,
             max_name_bytes: 1024,
+            pre_approval: true,
         }
     }
 }

@@ -15,6 +15,10 @@
 //! | `[roster]`    | [`RosterConfig`]   | `im.rs`     | roster quotas (RFC 6121 §2)                     |
 //! | `[offline]`   | [`OfflineConfig`]  | `im.rs`     | offline messages (XEP-0160)                     |
 //! | `[version]`   | [`VersionConfig`]  | `im.rs`     | software version (XEP-0092)                     |
+//! | `[vcard]`     | [`VcardConfig`]    | `account.rs`| vCards (XEP-0054)                               |
+//! | `[private]`   | [`PrivateConfig`]  | `account.rs`| private XML storage (XEP-0049)                  |
+//! | `[last_activity]` | [`LastActivityConfig`] | `account.rs` | last activity and uptime (XEP-0012)   |
+//! | `[contact]`   | [`ContactConfig`]  | `account.rs`| contact addresses (XEP-0157)                    |
 //! | `[muc]`       | [`MucConfig`]      | `muc.rs`    | multi-user chat rooms (XEP-0045)                |
 //! | `[http]`      | [`HttpConfig`]     | `http.rs`   | the HTTP listener (uploads, pastes, fingerprints) |
 //! | `[pastebin]`  | [`PastebinConfig`] | `http.rs`   | long messages moved to pastes (issue 5)         |
@@ -81,6 +85,7 @@
 //! - Duplicate hosted domains are compared after normalization, but a domain must
 //!   already be written in normalized form.
 
+mod account;
 mod auth;
 mod http;
 mod im;
@@ -93,6 +98,7 @@ mod tls;
 mod tor;
 mod validate;
 
+pub use account::{ContactConfig, LastActivityConfig, PrivateConfig, VcardConfig};
 pub use auth::AuthConfig;
 pub use http::{HttpConfig, PastebinConfig, UploadConfig};
 pub use im::{OfflineConfig, RosterConfig, VersionConfig};
@@ -138,6 +144,14 @@ pub struct Config {
     pub offline: OfflineConfig,
     /// `[version]`: software version answers (XEP-0092).
     pub version: VersionConfig,
+    /// `[vcard]`: vCards (XEP-0054).
+    pub vcard: VcardConfig,
+    /// `[private]`: private XML storage (XEP-0049).
+    pub private: PrivateConfig,
+    /// `[last_activity]`: last activity and server uptime (XEP-0012).
+    pub last_activity: LastActivityConfig,
+    /// `[contact]`: contact addresses in the server's disco#info (XEP-0157).
+    pub contact: ContactConfig,
     /// `[muc]`: multi-user chat (XEP-0045).
     pub muc: MucConfig,
     /// `[http]`: the HTTP listener (uploads, pastebin, fingerprints page).

@@ -797,3 +797,47 @@ ports = [{ virtual = 5222, listener = "c2s" }, { virtual = 5223, listener = "xmp
         ]
     );
 }
+
+#[test]
+fn account_data_sections_are_checked() {
+    let c = Config::default();
+    assert_eq!(c.vcard.max_bytes, 128 * 1024);
+    assert_eq!(c.private.max_fragments, 64);
+    assert_eq!(c.private.max_fragment_bytes, 64 * 1024);
+    assert_eq!(c.private.max_total_bytes, 512 * 1024);
+    assert!(c.last_activity.enabled);
+    assert!(!c.last_activity.server_uptime);
+    assert!(c.roster.pre_approval);
+    assert!(c.contact.is_empty());
+
+    let p = problems(
+        "[vcard]\nmax_bytes = 10\n[private]\nmax_fragments = 0\nmax_fragment_bytes = 4096\nmax_total_bytes = 1024\n",
+    );
+    assert_eq!(
+        keys(&p),
+        [
+            "vcard.max_bytes",
+            "private.max_fragments",
+            "private.max_total_bytes"
+        ]
+    );
+
+    let ok = Config::from_toml_str(
+        "[contact]\nabuse_addresses = [\"mailto:abuse@example.org\", \"xmpp:abuse@example.org\"]\nsupport_addresses = [\"https://example.org/help\"]\n",
+    )
+    .unwrap();
+    assert!(!ok.contact.is_empty());
+    assert_eq!(ok.contact.abuse_addresses.len(), 2);
+
+    let p = problems(
+        "[contact]\nabuse_addresses = [\"mailto:abuse@example.org\", \"abuse@example.org\"]\nsecurity_addresses = [\"https://example.org/a b\"]\n",
+    );
+    assert_eq!(
+        keys(&p),
+        [
+            "contact.abuse_addresses[1]",
+            "contact.security_addresses[0]"
+        ]
+    );
+    assert!(p[0].message.contains("\"abuse@example.org\""), "{}", p[0]);
+}

@@ -46,6 +46,10 @@ const MUC_HISTORY_BYTES_TOTAL_MAX: u64 = 16 << 30;
 const MUC_PASSWORD_FAILURES: RangeInclusive<u32> = 1..=1000;
 const MUC_PASSWORD_WINDOW_SECS: RangeInclusive<u64> = 1..=86_400;
 const PASTEBIN_PER_DAY: RangeInclusive<u32> = 1..=1_000_000;
+const VCARD_MAX_BYTES: RangeInclusive<u64> = 1024..=16_777_216;
+const PRIVATE_MAX_FRAGMENTS: RangeInclusive<u32> = 1..=10_000;
+const PRIVATE_MAX_FRAGMENT_BYTES: RangeInclusive<u64> = 256..=16_777_216;
+const PRIVATE_MAX_TOTAL_BYTES: RangeInclusive<u64> = 256..=1 << 30;
 
 const MUC_HISTORY_MAX: RangeInclusive<u32> = 0..=1000;
 const MUC_MAX_OCCUPANTS: RangeInclusive<u32> = 1..=10_000;
@@ -83,6 +87,7 @@ impl Config {
         self.check_pastebin(&mut p);
         self.check_upload(&mut p);
         self.check_pubsub(&mut p);
+        self.check_account_data(&mut p);
         if self.log.level().is_none() {
             p.push(not_one_of(
                 "log.level",
@@ -91,6 +96,51 @@ impl Config {
             ));
         }
         p
+    }
+
+    fn check_account_data(&self, p: &mut Vec<Problem>) {
+        range(p, "vcard.max_bytes", self.vcard.max_bytes, VCARD_MAX_BYTES);
+        let pv = &self.private;
+        range(
+            p,
+            "private.max_fragments",
+            pv.max_fragments,
+            PRIVATE_MAX_FRAGMENTS,
+        );
+        range(
+            p,
+            "private.max_fragment_bytes",
+            pv.max_fragment_bytes,
+            PRIVATE_MAX_FRAGMENT_BYTES,
+        );
+        range(
+            p,
+            "private.max_total_bytes",
+            pv.max_total_bytes,
+            PRIVATE_MAX_TOTAL_BYTES,
+        );
+        if pv.max_total_bytes < pv.max_fragment_bytes {
+            p.push(Problem::new(
+                "private.max_total_bytes",
+                format!(
+                    "must be at least private.max_fragment_bytes ({}) (got {})",
+                    pv.max_fragment_bytes, pv.max_total_bytes
+                ),
+            ));
+        }
+        for (_, key, list) in self.contact.kinds() {
+            for (i, uri) in list.iter().enumerate() {
+                if !super::account::is_uri_with_scheme(uri) {
+                    p.push(Problem::new(
+                        format!("contact.{key}[{i}]"),
+                        format!(
+                            "must be a URI with a scheme such as \"mailto:abuse@example.org\", \"xmpp:admin@example.org\" or \"https://example.org/contact\", without spaces, at most {} bytes (got {uri:?})",
+                            super::account::MAX_URI_BYTES
+                        ),
+                    ));
+                }
+            }
+        }
     }
 
     fn check_server(&self, p: &mut Vec<Problem>) {

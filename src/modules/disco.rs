@@ -4,6 +4,11 @@
 //! enabled module, and disco#items with an empty list (no components yet). An account's
 //! own bare JID answers `account/registered` (XEP-0030 §3.1; the identity registry).
 //!
+//! When `[contact]` lists addresses, the server's disco#info also carries them as a
+//! XEP-0128 extension form of type `http://jabber.org/network/serverinfo` (XEP-0157
+//! §2): one field per kind that has addresses (`abuse-addresses`, ...), one `<value/>`
+//! per URI. With none configured there is no form.
+//!
 //! # Limitations
 //! Queries to another user's bare JID are not answered on their behalf yet
 //! (`service-unavailable`), which also avoids confirming that an account exists.
@@ -16,7 +21,36 @@ use crate::stanza::{Condition, Stanza};
 use crate::xml::Element;
 
 /// XEP-0030 responder.
-pub struct DiscoModule;
+pub struct DiscoModule {
+    /// The XEP-0157 form, built once from `[contact]`; `None` when nothing is configured.
+    serverinfo: Option<Element>,
+}
+
+/// The XEP-0157 contact-addresses form for `contact` (XEP-0128 extension placed in
+/// disco#info; XEP-0004 `result` form), or `None` when no address is configured.
+pub fn serverinfo_form(contact: &crate::config::ContactConfig) -> Option<Element> {
+    if contact.is_empty() {
+        return None;
+    }
+    let mut x = Element::new("x", ns::DATA).with_attr("type", "result");
+    x.push_child(
+        Element::new("field", ns::DATA)
+            .with_attr("var", "FORM_TYPE")
+            .with_attr("type", "hidden")
+            .child(Element::new("value", ns::DATA).with_text(ns::SERVERINFO)),
+    );
+    for (var, _, addresses) in contact.kinds() {
+        if addresses.is_empty() {
+            continue;
+        }
+        let mut field = Element::new("field", ns::DATA).with_attr("var", var);
+        for a in addresses {
+            field.push_child(Element::new("value", ns::DATA).with_text(a.clone()));
+        }
+        x.push_child(field);
+    }
+    Some(x)
+}
 
 static ROUTES: [Route; 4] = [
     Route::iq(IqKind::Get, "query", ns::DISCO_INFO, To::Host),
@@ -62,6 +96,9 @@ impl Module for DiscoModule {
                     for f in features {
                         res.push_child(Element::new("feature", ns::DISCO_INFO).with_attr("var", f));
                     }
+                    if let Some(form) = &self.serverinfo {
+                        res.push_child(form.clone());
+                    }
                 } else {
                     for (category, kind) in cx.router.account_identities() {
                         res.push_child(
@@ -91,7 +128,8 @@ impl Module for DiscoModule {
     }
 }
 
-/// The feature: always on.
-pub(super) fn build<'a>(_cx: &'a super::BuildCtx<'a>) -> super::BuildResult<'a> {
-    Box::pin(async { Ok(super::Built::module(DiscoModule)) })
+/// The feature: always on; the contact addresses of `[contact]`.
+pub(super) fn build<'a>(cx: &'a super::BuildCtx<'a>) -> super::BuildResult<'a> {
+    let serverinfo = serverinfo_form(&cx.config.contact);
+    Box::pin(async move { Ok(super::Built::module(DiscoModule { serverinfo })) })
 }

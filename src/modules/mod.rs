@@ -9,16 +9,19 @@
 //! plugs the results in; a feature that is switched off returns nothing.
 
 mod disco;
+mod last;
 pub mod muc;
 pub mod offline;
 pub mod pastebin;
 mod ping;
 pub mod presence;
+pub mod private;
 pub mod pubsub;
 pub mod roster;
 mod session;
 mod time;
 pub mod upload;
+pub mod vcard;
 mod version;
 
 use std::path::Path;
@@ -109,6 +112,9 @@ impl Feature {
 pub static FEATURES: &[Feature] = &[
     Feature::new("session", session::build),
     Feature::new("roster", roster::build),
+    // Before presence: when a session ends, the logout time is recorded before the
+    // contacts hear of it (so a contact's query right after sees it).
+    Feature::new("last", last::build),
     Feature::new("presence", presence::build),
     Feature::new("offline", offline::build),
     Feature::new("ping", ping::build),
@@ -117,6 +123,8 @@ pub static FEATURES: &[Feature] = &[
     Feature::new("disco", disco::build),
     Feature::new("time", time::build),
     Feature::new("version", version::build),
+    Feature::new("vcard", vcard::build),
+    Feature::new("private", private::build),
     Feature::new("pastebin", pastebin::build),
     Feature::new("muc", muc::build),
     Feature::new("upload", upload::build),

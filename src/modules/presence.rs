@@ -9,10 +9,24 @@
 //! presence for a bare JID is delivered by the router to the available sessions), and
 //! sends unavailable presence when a session ends ([`Event::SessionClosed`]).
 //!
+//! # Pre-approval
+//! Subscription pre-approval (RFC 6121 §3.4) is offered as the stream feature
+//! `<sub xmlns='urn:xmpp:features:pre-approval'/>` unless `roster.pre_approval` is
+//! off. A user's `subscribed` to a contact who has not asked (no pending inbound
+//! request, subscription `none` or `to`) marks the roster item `approved='true'`
+//! (creating it if needed), pushes it, and is not routed to the contact (§3.4.2). A
+//! later `subscribe` from that contact is answered with `subscribed` at once and never
+//! shown to the user (§3.1.3), the item becomes `from` or `both` and loses
+//! the flag. The user's `unsubscribed` cancels a pre-approval; with nothing else to
+//! cancel it is not routed either, so the contact never learns of it. With
+//! `roster.pre_approval` off, a `subscribed` without a pending request is ignored as
+//! before, but approvals already stored are still honoured: the user was told of them.
+//!
 //! # Security
 //! A session may send directed presence to at most `limits.max_directed_presences`
 //! JIDs (each must hear of its end); more is refused with `resource-constraint`.
-//! A new roster item created by a subscription counts against `roster.max_items`.
+//! A new roster item created by a subscription or a pre-approval counts against
+//! `roster.max_items`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -36,6 +50,8 @@ pub struct Settings {
     pub max_directed_presences: usize,
     /// Most items per roster (`roster.max_items`).
     pub roster_max_items: u32,
+    /// Offer subscription pre-approval (RFC 6121 §3.4; `roster.pre_approval`).
+    pub pre_approval: bool,
 }
 
 /// RFC 6121 presence and subscriptions.
@@ -71,6 +87,13 @@ impl Module for PresenceModule {
     }
     fn routes(&self) -> &'static [Route] {
         &ROUTES
+    }
+    fn stream_features(&self) -> Vec<Element> {
+        if self.settings.pre_approval {
+            vec![Element::new("sub", ns::PRE_APPROVAL)]
+        } else {
+            Vec::new()
+        }
     }
     fn handle<'a>(&'a self, cx: &'a ModuleCtx<'a>, st: &'a Stanza) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
@@ -334,6 +357,7 @@ fn new_item(contact: &BareJid) -> RosterItem {
         subscription: Subscription::None,
         ask: false,
         groups: Vec::new(),
+        approved: false,
     }
 }
 
@@ -390,6 +414,9 @@ async fn subscription_out(
         .flatten();
     let mut send_own_presence = false;
     let mut send_unavailable = false;
+    // Whether the contact gets the stanza: not for a pre-approval or its cancellation
+    // alone (§3.4.2).
+    let mut route_out = true;
     let is_new = item.is_none();
     let updated: Option<RosterItem> = match ptype {
         "subscribe" => {
@@ -408,33 +435,60 @@ async fn subscription_out(
             (before != (it.subscription, it.ask)).then_some(it)
         }),
         "subscribed" => {
-            // Approving only answers a pending request (no pre-approval: §3.4 is not offered).
             let pending = storage
                 .remove_pending_subscription(user.as_str(), contact.as_str())
                 .await
                 .unwrap_or(false);
-            if !pending {
+            if pending {
+                // Approval of a pending request (§3.1.4).
+                send_own_presence = true;
+                let mut it = item.unwrap_or_else(|| new_item(contact));
+                it.subscription = add_from(it.subscription);
+                it.approved = false;
+                Some(it)
+            } else if settings.pre_approval {
+                // Pre-approval (§3.4.2): ignored when the contact is already subscribed
+                // or already pre-approved; never routed to the contact.
+                match item {
+                    Some(it)
+                        if it.approved
+                            || matches!(
+                                it.subscription,
+                                Subscription::From | Subscription::Both
+                            ) =>
+                    {
+                        return;
+                    }
+                    item => {
+                        route_out = false;
+                        let mut it = item.unwrap_or_else(|| new_item(contact));
+                        it.approved = true;
+                        Some(it)
+                    }
+                }
+            } else {
                 return;
             }
-            send_own_presence = true;
-            let mut it = item.unwrap_or_else(|| new_item(contact));
-            it.subscription = add_from(it.subscription);
-            Some(it)
         }
         "unsubscribed" => {
             let pending = storage
                 .remove_pending_subscription(user.as_str(), contact.as_str())
                 .await
                 .unwrap_or(false);
+            let mut unsubscribed = false;
             let changed = item.and_then(|mut it| {
-                let before = it.subscription;
+                let before = (it.subscription, it.approved);
                 it.subscription = remove_from(it.subscription);
-                (before != it.subscription).then_some(it)
+                unsubscribed = before.0 != it.subscription;
+                // Also cancels a pre-approval (§3.4).
+                it.approved = false;
+                (before != (it.subscription, it.approved)).then_some(it)
             });
             if changed.is_none() && !pending {
                 return;
             }
-            send_unavailable = changed.is_some();
+            route_out = unsubscribed || pending;
+            send_unavailable = unsubscribed;
             changed
         }
         _ => None,
@@ -447,10 +501,13 @@ async fn subscription_out(
         } else {
             u32::MAX
         };
-        match storage.put_roster_item_capped(user.as_str(), it, max).await {
-            Ok(()) => {}
+        let ver = match storage
+            .put_roster_item_versioned(user.as_str(), it, max)
+            .await
+        {
+            Ok(v) => v,
             Err(crate::storage::Error::RosterFull) => {
-                if ptype == "subscribed" {
+                if ptype == "subscribed" && route_out {
                     // The approval failed: keep the request pending (it was taken off
                     // above), so that the user can approve once the roster has room.
                     let request = presence("subscribe", contact, user).el().to_xml(ns::CLIENT);
@@ -461,8 +518,11 @@ async fn subscription_out(
                 return router.bounce_to_sender(&Origin::Session, &st, roster::roster_full());
             }
             Err(_) => return,
-        }
-        roster::push(router, user, it, false);
+        };
+        roster::push(router, user, it, false, ver);
+    }
+    if !route_out {
+        return;
     }
     let mut out = presence(ptype, user, contact);
     // Keep the client's payload (e.g. a nickname, XEP-0172) but stamp bare addresses (§3.1.2).
@@ -473,21 +533,27 @@ async fn subscription_out(
         .route_inbound(&Origin::Server, out, &Jid::from(contact.clone()))
         .await;
     if send_own_presence {
-        for s in router.sessions_of(user) {
-            let last = s.with_presence(|p| if p.available { p.last.clone() } else { None });
-            if let Some(mut p) = last {
-                p.set_attr("from", s.full.as_str());
-                p.set_attr("to", contact.as_str());
-                if let Ok(st) = Stanza::from_element(p, ns::CLIENT) {
-                    router
-                        .route_inbound(&Origin::Server, st, &Jid::from(contact.clone()))
-                        .await;
-                }
-            }
-        }
+        send_current_presence(router, user, contact).await;
     }
     if send_unavailable {
         send_unavailable_from_all(router, user, contact).await;
+    }
+}
+
+/// The last presence of each of `user`'s available sessions, to a contact who was just
+/// approved (RFC 6121 §3.1.5).
+async fn send_current_presence(router: &Arc<Router>, user: &BareJid, contact: &BareJid) {
+    for s in router.sessions_of(user) {
+        let last = s.with_presence(|p| if p.available { p.last.clone() } else { None });
+        if let Some(mut p) = last {
+            p.set_attr("from", s.full.as_str());
+            p.set_attr("to", contact.as_str());
+            if let Ok(st) = Stanza::from_element(p, ns::CLIENT) {
+                router
+                    .route_inbound(&Origin::Server, st, &Jid::from(contact.clone()))
+                    .await;
+            }
+        }
     }
 }
 
@@ -547,6 +613,27 @@ async fn subscription_in(
                     .await;
                 return;
             }
+            if let Some(mut it) = item.clone().filter(|i| i.approved) {
+                // Pre-approved (§3.1.3, §3.4): approve without asking the user.
+                it.approved = false;
+                it.subscription = add_from(it.subscription);
+                let Ok(ver) = storage
+                    .put_roster_item_versioned(user.as_str(), &it, u32::MAX)
+                    .await
+                else {
+                    return;
+                };
+                let _ = storage
+                    .remove_pending_subscription(user.as_str(), contact.as_str())
+                    .await;
+                roster::push(router, user, &it, false, ver);
+                let reply = presence("subscribed", user, contact);
+                router
+                    .route_inbound(&Origin::Server, reply, &Jid::from(contact.clone()))
+                    .await;
+                send_current_presence(router, user, contact).await;
+                return;
+            }
             match storage.account_exists(user.as_str()).await {
                 Ok(true) => {}
                 _ => return, // Unknown account: presence is silently ignored (§8.5.2.2.1... §8.5.1).
@@ -567,8 +654,11 @@ async fn subscription_in(
             }
             it.ask = false;
             it.subscription = add_to(it.subscription);
-            if storage.put_roster_item(user.as_str(), &it).await.is_ok() {
-                roster::push(router, user, &it, false);
+            if let Ok(ver) = storage
+                .put_roster_item_versioned(user.as_str(), &it, u32::MAX)
+                .await
+            {
+                roster::push(router, user, &it, false, ver);
                 deliver(router, st.el());
             }
         }
@@ -580,9 +670,11 @@ async fn subscription_in(
                 let before = it.subscription;
                 it.subscription = remove_from(it.subscription);
                 if before != it.subscription
-                    && storage.put_roster_item(user.as_str(), &it).await.is_ok()
+                    && let Ok(ver) = storage
+                        .put_roster_item_versioned(user.as_str(), &it, u32::MAX)
+                        .await
                 {
-                    roster::push(router, user, &it, false);
+                    roster::push(router, user, &it, false, ver);
                     deliver(router, st.el());
                     // The contact no longer receives the user's presence (§3.3.3).
                     send_unavailable_from_all(router, user, contact).await;
@@ -595,9 +687,11 @@ async fn subscription_in(
             it.subscription = remove_to(it.subscription);
             it.ask = false;
             if before != (it.subscription, it.ask)
-                && storage.put_roster_item(user.as_str(), &it).await.is_ok()
+                && let Ok(ver) = storage
+                    .put_roster_item_versioned(user.as_str(), &it, u32::MAX)
+                    .await
             {
-                roster::push(router, user, &it, false);
+                roster::push(router, user, &it, false, ver);
                 deliver(router, st.el());
             }
         }
@@ -641,6 +735,7 @@ pub(super) fn build<'a>(cx: &'a super::BuildCtx<'a>) -> super::BuildResult<'a> {
     let settings = Settings {
         max_directed_presences: cx.config.limits.max_directed_presences as usize,
         roster_max_items: cx.config.roster.max_items,
+        pre_approval: cx.config.roster.pre_approval,
     };
     Box::pin(async move { Ok(super::Built::module(PresenceModule::new(settings))) })
 }

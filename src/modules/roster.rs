@@ -1,13 +1,23 @@
-//! RFC 6121 §2 roster management: get, set (add/update), remove, and roster pushes.
+//! RFC 6121 §2 roster management: get, set (add/update), remove, and roster pushes,
+//! with roster versioning (§2.6, XEP-0237).
+//!
+//! # Versioning
+//! The stream feature `<ver xmlns='urn:xmpp:features:rosterver'/>` is offered. Every
+//! roster result and push carries `ver`, the roster's [`RosterVersion`], which storage
+//! bumps in the transaction of every roster change (sets, removals, and the changes
+//! subscription processing makes, [`super::presence`]). A get whose `ver` is the
+//! current one is answered with an empty result (§2.6.3: the client's cache is up to
+//! date; pushes follow as usual); any other `ver`, `ver=''` ("no cached roster") or
+//! none gets the whole roster. The server never sends a delta: a client with an older
+//! version always gets the whole roster, which §2.6.3 allows.
 //!
 //! # Security
 //! A roster is bounded (`[roster]`): a new item beyond `max_items` is refused with
 //! `resource-constraint`; more than `max_groups_per_item` groups, or a name or group
 //! longer than `max_name_bytes`, with `not-acceptable` (RFC 6121 §2.3.3). Each error
-//! carries a text naming the limit.
-//!
-//! # Limitations
-//! Roster versioning (§2.6) is not offered: every get returns the whole roster.
+//! carries a text naming the limit. The version string is a random per-account epoch
+//! and a change counter: it tells the owner, the only one who sees it, how many
+//! changes the roster had, and nothing else.
 
 use std::sync::Arc;
 
@@ -18,7 +28,7 @@ use super::{IqKind, Module, ModuleCtx, Outcome, Route, To};
 use crate::ns;
 use crate::router::Router;
 use crate::stanza::{Condition, Stanza, StanzaError};
-use crate::storage::{RosterItem, Subscription};
+use crate::storage::{RosterItem, RosterVersion, Subscription};
 use crate::xml::Element;
 
 /// The roster limits (`[roster]`).
@@ -56,6 +66,9 @@ impl Module for RosterModule {
     fn routes(&self) -> &'static [Route] {
         &ROUTES
     }
+    fn stream_features(&self) -> Vec<Element> {
+        vec![Element::new("ver", ns::ROSTER_VER)]
+    }
     fn handle<'a>(&'a self, cx: &'a ModuleCtx<'a>, st: &'a Stanza) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             if st.el().attr("type") == Some("get") {
@@ -67,8 +80,14 @@ impl Module for RosterModule {
     }
 }
 
+/// Roster get (§2.1.3), with the version check of §2.6.3.
 async fn get(cx: &ModuleCtx<'_>, st: &Stanza) -> Outcome {
-    let items = match cx.router.storage().roster(cx.account.as_str()).await {
+    let (items, version) = match cx
+        .router
+        .storage()
+        .roster_with_version(cx.account.as_str())
+        .await
+    {
         Ok(i) => i,
         Err(_) => return Outcome::Reject(Condition::InternalServerError.into()),
     };
@@ -77,7 +96,13 @@ async fn get(cx: &ModuleCtx<'_>, st: &Stanza) -> Outcome {
     {
         s.with_presence(|p| p.interested = true);
     }
-    let mut q = Element::new("query", ns::ROSTER);
+    let ver = version.to_string();
+    let cached = st.payload().and_then(|q| q.attr("ver"));
+    if cached == Some(ver.as_str()) {
+        // §2.6.3: the cached roster is current; an empty result, pushes follow.
+        return Outcome::Reply(st.iq_result(None));
+    }
+    let mut q = Element::new("query", ns::ROSTER).with_attr("ver", ver);
     for it in &items {
         q.push_child(item_element(it, false));
     }
@@ -116,14 +141,16 @@ async fn set(cfg: &Limits, cx: &ModuleCtx<'_>, st: &Stanza) -> Outcome {
                 Ok(None) => return Outcome::Reject(Condition::ItemNotFound.into()),
                 Err(_) => return Outcome::Reject(Condition::InternalServerError.into()),
             };
-            if storage
-                .remove_roster_item(owner, contact.as_str())
+            let ver = match storage
+                .remove_roster_item_versioned(owner, contact.as_str())
                 .await
-                .is_err()
             {
-                return Outcome::Reject(Condition::InternalServerError.into());
-            }
-            push(cx.router, cx.account, &old, true);
+                Ok(Some(v)) => v,
+                // Removed meanwhile by a concurrent request, which pushed it.
+                Ok(None) => return Outcome::Reply(st.iq_result(None)),
+                Err(_) => return Outcome::Reject(Condition::InternalServerError.into()),
+            };
+            push(cx.router, cx.account, &old, true, ver);
             super::presence::roster_removed(cx.router, cx.account, &old).await;
             Outcome::Reply(st.iq_result(None))
         }
@@ -160,25 +187,28 @@ async fn set(cfg: &Limits, cx: &ModuleCtx<'_>, st: &Stanza) -> Outcome {
                 Ok(e) => e,
                 Err(_) => return Outcome::Reject(Condition::InternalServerError.into()),
             };
-            let (subscription, ask) = existing
-                .map(|e| (e.subscription, e.ask))
-                .unwrap_or((Subscription::None, false));
+            // The client cannot set `subscription`, `ask` or `approved` (§2.1.2.1,
+            // §2.1.2.2, §3.4): they keep their stored values.
+            let (subscription, ask, approved) = existing
+                .map(|e| (e.subscription, e.ask, e.approved))
+                .unwrap_or((Subscription::None, false, false));
             let it = RosterItem {
                 jid: contact.to_string(),
                 name,
                 subscription,
                 ask,
                 groups,
+                approved,
             };
-            match storage
-                .put_roster_item_capped(owner, &it, cfg.max_items)
+            let ver = match storage
+                .put_roster_item_versioned(owner, &it, cfg.max_items)
                 .await
             {
-                Ok(()) => {}
+                Ok(v) => v,
                 Err(crate::storage::Error::RosterFull) => return Outcome::Reject(roster_full()),
                 Err(_) => return Outcome::Reject(Condition::InternalServerError.into()),
-            }
-            push(cx.router, cx.account, &it, false);
+            };
+            push(cx.router, cx.account, &it, false, ver);
             Outcome::Reply(st.iq_result(None))
         }
     }
@@ -191,7 +221,8 @@ pub fn roster_full() -> StanzaError {
         .with_text("the roster has the maximum number of items")
 }
 
-/// `<item/>` for a roster result or push (§2.1.2).
+/// `<item/>` for a roster result or push (§2.1.2); `approved='true'` for a
+/// pre-approved contact (§3.4), never `approved='false'`.
 pub fn item_element(it: &RosterItem, removed: bool) -> Element {
     let mut e = Element::new("item", ns::ROSTER).with_attr("jid", it.jid.clone());
     if removed {
@@ -205,14 +236,26 @@ pub fn item_element(it: &RosterItem, removed: bool) -> Element {
     if it.ask {
         e.set_attr("ask", "subscribe");
     }
+    if it.approved {
+        e.set_attr("approved", "true");
+    }
     for g in &it.groups {
         e.push_child(Element::new("group", ns::ROSTER).with_text(g.clone()));
     }
     e
 }
 
-/// Roster push (§2.1.6) of one item to every session of `owner` that requested the roster.
-pub fn push(router: &Arc<Router>, owner: &BareJid, it: &RosterItem, removed: bool) {
+/// Roster push (§2.1.6) of one item to every session of `owner` that requested the
+/// roster, carrying `ver` (§2.1.6, §2.6), the roster's version after this change as the
+/// storage write returned it.
+pub fn push(
+    router: &Arc<Router>,
+    owner: &BareJid,
+    it: &RosterItem,
+    removed: bool,
+    ver: RosterVersion,
+) {
+    let ver = ver.to_string();
     for s in router.sessions_of(owner) {
         if !s.with_presence(|p| p.interested) {
             continue;
@@ -222,7 +265,11 @@ pub fn push(router: &Arc<Router>, owner: &BareJid, it: &RosterItem, removed: boo
             .with_attr("type", "set")
             .with_attr("id", format!("push{id:016x}"))
             .with_attr("to", s.full.as_str())
-            .child(Element::new("query", ns::ROSTER).child(item_element(it, removed)));
+            .child(
+                Element::new("query", ns::ROSTER)
+                    .with_attr("ver", ver.clone())
+                    .child(item_element(it, removed)),
+            );
         s.send(iq);
     }
 }

@@ -306,6 +306,7 @@ mod tests {
             subscription: crate::storage::Subscription::Both,
             ask: false,
             groups: vec!["Friends".to_owned()],
+            approved: true,
         };
         for owner in [A, B] {
             s.put_roster_item(owner, &item).await.unwrap();

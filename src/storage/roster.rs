@@ -1,5 +1,10 @@
-//! Rosters (RFC 6121 §2) and inbound subscription requests not yet answered
-//! (RFC 6121 §3.1.3: the server stores them and re-delivers them at login).
+//! Rosters (RFC 6121 §2) with their version (§2.6) and pre-approvals (§3.4), and
+//! inbound subscription requests not yet answered (RFC 6121 §3.1.3: the server stores
+//! them and re-delivers them at login).
+//!
+//! Every change of a roster item (insert, update, removal) bumps the roster's
+//! [`RosterVersion`] in the same transaction, so a version names exactly one roster
+//! content. Pending requests are not part of the roster and do not bump it.
 
 use std::collections::HashMap;
 
@@ -73,6 +78,109 @@ pub struct RosterItem {
     pub ask: bool,
     /// `<group/>` names (§2.1.2.6), in the order given; duplicates are dropped on store.
     pub groups: Vec<String>,
+    /// `approved='true'`: the owner pre-approved a subscription request from the contact
+    /// (RFC 6121 §3.4); the next request is answered without asking the owner.
+    pub approved: bool,
+}
+
+/// A roster's version (RFC 6121 §2.6): a random epoch fixed when the account's roster
+/// was first written, and a counter bumped by every change. The `ver` attribute is its
+/// [`Display`](std::fmt::Display) form, `"<epoch hex>-<counter>"`; it says nothing but how
+/// many changes the owner's roster had, and only the owner sees it. A roster never
+/// written has [`RosterVersion::EMPTY`] (`"0-0"`, an empty roster).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RosterVersion {
+    /// Random, fixed per account (so a deleted and re-created account starts afresh).
+    pub epoch: i64,
+    /// Number of changes since the epoch began.
+    pub counter: i64,
+}
+
+impl RosterVersion {
+    /// The version of a roster that was never written (always empty).
+    pub const EMPTY: RosterVersion = RosterVersion {
+        epoch: 0,
+        counter: 0,
+    };
+}
+
+impl std::fmt::Display for RosterVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:x}-{}", self.epoch, self.counter)
+    }
+}
+
+/// The items of `account`'s roster, sorted by contact, inside a transaction.
+fn read_items(tx: &rusqlite::Connection, account: i64) -> Result<Vec<RosterItem>, Error> {
+    let mut items = Vec::new();
+    let mut index = HashMap::new();
+    {
+        let mut stmt = tx.prepare_cached(
+            "SELECT id, contact, name, subscription, ask, approved FROM roster_items \
+             WHERE account_id = ?1 ORDER BY contact",
+        )?;
+        let mut rows = stmt.query([account])?;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            index.insert(id, items.len());
+            items.push(RosterItem {
+                jid: row.get(1)?,
+                name: row.get(2)?,
+                subscription: parse_subscription(&row.get::<_, String>(3)?)?,
+                ask: row.get(4)?,
+                groups: Vec::new(),
+                approved: row.get(5)?,
+            });
+        }
+    }
+    let mut stmt = tx.prepare_cached(
+        "SELECT g.item_id, g.name FROM roster_groups g \
+         JOIN roster_items r ON r.id = g.item_id \
+         WHERE r.account_id = ?1 ORDER BY g.item_id, g.position",
+    )?;
+    let mut rows = stmt.query([account])?;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let item = index
+            .get(&id)
+            .and_then(|&i| items.get_mut(i))
+            .ok_or_else(|| Error::Corrupt("roster group without item".to_owned()))?;
+        item.groups.push(row.get(1)?);
+    }
+    Ok(items)
+}
+
+/// The version of `account`'s roster, inside a transaction.
+fn read_version(tx: &rusqlite::Connection, account: i64) -> Result<RosterVersion, Error> {
+    Ok(tx
+        .prepare_cached("SELECT epoch, counter FROM roster_versions WHERE account_id = ?1")?
+        .query_row([account], |r| {
+            Ok(RosterVersion {
+                epoch: r.get(0)?,
+                counter: r.get(1)?,
+            })
+        })
+        .optional()?
+        .unwrap_or(RosterVersion::EMPTY))
+}
+
+/// Bumps `account`'s roster version (creating it with a fresh random epoch), inside the
+/// transaction of the change.
+fn bump_version(tx: &rusqlite::Connection, account: i64) -> Result<RosterVersion, Error> {
+    // 62 random bits: positive as an INTEGER, never the EMPTY epoch 0.
+    let epoch = i64::try_from((rand::random::<u64>() >> 2) | 1).unwrap_or(1);
+    Ok(tx
+        .prepare_cached(
+            "INSERT INTO roster_versions (account_id, epoch, counter) VALUES (?1, ?2, 1) \
+             ON CONFLICT (account_id) DO UPDATE SET counter = counter + 1 \
+             RETURNING epoch, counter",
+        )?
+        .query_row(params![account, epoch], |r| {
+            Ok(RosterVersion {
+                epoch: r.get(0)?,
+                counter: r.get(1)?,
+            })
+        })?)
 }
 
 impl Storage {
@@ -84,45 +192,41 @@ impl Storage {
     /// [`Error::Sqlite`], [`Error::Closed`], [`Error::Join`].
     pub async fn roster(&self, owner: &str) -> Result<Vec<RosterItem>, Error> {
         let owner = owner.to_owned();
+        self.read(move |tx| match account_id(tx, &owner)? {
+            Some(account) => read_items(tx, account),
+            None => Ok(Vec::new()),
+        })
+        .await
+    }
+
+    /// The version of `owner`'s roster (RFC 6121 §2.6); [`RosterVersion::EMPTY`] for a
+    /// roster never written or no account.
+    ///
+    /// # Errors
+    /// [`Error::Sqlite`], [`Error::Closed`], [`Error::Join`].
+    pub async fn roster_version(&self, owner: &str) -> Result<RosterVersion, Error> {
+        let owner = owner.to_owned();
+        self.read(move |tx| match account_id(tx, &owner)? {
+            Some(account) => read_version(tx, account),
+            None => Ok(RosterVersion::EMPTY),
+        })
+        .await
+    }
+
+    /// As [`Storage::roster`], with the roster's version, both from one snapshot.
+    ///
+    /// # Errors
+    /// As [`Storage::roster`].
+    pub async fn roster_with_version(
+        &self,
+        owner: &str,
+    ) -> Result<(Vec<RosterItem>, RosterVersion), Error> {
+        let owner = owner.to_owned();
         self.read(move |tx| {
             let Some(account) = account_id(tx, &owner)? else {
-                return Ok(Vec::new());
+                return Ok((Vec::new(), RosterVersion::EMPTY));
             };
-            let mut items = Vec::new();
-            let mut index = HashMap::new();
-            {
-                let mut stmt = tx.prepare_cached(
-                    "SELECT id, contact, name, subscription, ask FROM roster_items \
-                     WHERE account_id = ?1 ORDER BY contact",
-                )?;
-                let mut rows = stmt.query([account])?;
-                while let Some(row) = rows.next()? {
-                    let id: i64 = row.get(0)?;
-                    index.insert(id, items.len());
-                    items.push(RosterItem {
-                        jid: row.get(1)?,
-                        name: row.get(2)?,
-                        subscription: parse_subscription(&row.get::<_, String>(3)?)?,
-                        ask: row.get(4)?,
-                        groups: Vec::new(),
-                    });
-                }
-            }
-            let mut stmt = tx.prepare_cached(
-                "SELECT g.item_id, g.name FROM roster_groups g \
-                 JOIN roster_items r ON r.id = g.item_id \
-                 WHERE r.account_id = ?1 ORDER BY g.item_id, g.position",
-            )?;
-            let mut rows = stmt.query([account])?;
-            while let Some(row) = rows.next()? {
-                let id: i64 = row.get(0)?;
-                let item = index
-                    .get(&id)
-                    .and_then(|&i| items.get_mut(i))
-                    .ok_or_else(|| Error::Corrupt("roster group without item".to_owned()))?;
-                item.groups.push(row.get(1)?);
-            }
-            Ok(items)
+            Ok((read_items(tx, account)?, read_version(tx, account)?))
         })
         .await
     }
@@ -141,7 +245,7 @@ impl Storage {
         self.read(move |tx| {
             let row = tx
                 .prepare_cached(
-                    "SELECT r.id, r.name, r.subscription, r.ask FROM roster_items r \
+                    "SELECT r.id, r.name, r.subscription, r.ask, r.approved FROM roster_items r \
                      JOIN accounts a ON a.id = r.account_id \
                      WHERE a.jid = ?1 AND r.contact = ?2",
                 )?
@@ -151,10 +255,11 @@ impl Storage {
                         r.get::<_, Option<String>>(1)?,
                         r.get::<_, String>(2)?,
                         r.get::<_, bool>(3)?,
+                        r.get::<_, bool>(4)?,
                     ))
                 })
                 .optional()?;
-            let Some((id, name, subscription, ask)) = row else {
+            let Some((id, name, subscription, ask, approved)) = row else {
                 return Ok(None);
             };
             let groups = tx
@@ -169,6 +274,7 @@ impl Storage {
                 subscription: parse_subscription(&subscription)?,
                 ask,
                 groups,
+                approved,
             }))
         })
         .await
@@ -198,6 +304,22 @@ impl Storage {
         item: &RosterItem,
         max_items: u32,
     ) -> Result<(), Error> {
+        self.put_roster_item_versioned(owner, item, max_items)
+            .await
+            .map(drop)
+    }
+
+    /// As [`Storage::put_roster_item_capped`], returning the roster's new version
+    /// (bumped in the same transaction, RFC 6121 §2.6) for the roster push.
+    ///
+    /// # Errors
+    /// As [`Storage::put_roster_item_capped`].
+    pub async fn put_roster_item_versioned(
+        &self,
+        owner: &str,
+        item: &RosterItem,
+        max_items: u32,
+    ) -> Result<RosterVersion, Error> {
         let owner = owner.to_owned();
         let item = item.clone();
         self.write(move |tx| {
@@ -220,11 +342,12 @@ impl Storage {
             }
             let id: i64 = tx
                 .prepare_cached(
-                    "INSERT INTO roster_items (account_id, contact, name, subscription, ask) \
-                     VALUES (?1, ?2, ?3, ?4, ?5) \
+                    "INSERT INTO roster_items \
+                     (account_id, contact, name, subscription, ask, approved) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
                      ON CONFLICT (account_id, contact) DO UPDATE SET \
                      name = excluded.name, subscription = excluded.subscription, \
-                     ask = excluded.ask \
+                     ask = excluded.ask, approved = excluded.approved \
                      RETURNING id",
                 )?
                 .query_row(
@@ -233,7 +356,8 @@ impl Storage {
                         item.jid,
                         item.name,
                         item.subscription.as_str(),
-                        item.ask
+                        item.ask,
+                        item.approved
                     ],
                     |r| r.get(0),
                 )?;
@@ -250,7 +374,7 @@ impl Storage {
                     position += 1;
                 }
             }
-            Ok(())
+            bump_version(tx, account)
         })
         .await
     }
@@ -262,16 +386,36 @@ impl Storage {
     /// # Errors
     /// [`Error::Sqlite`], [`Error::Closed`], [`Error::Join`].
     pub async fn remove_roster_item(&self, owner: &str, contact: &str) -> Result<bool, Error> {
+        Ok(self
+            .remove_roster_item_versioned(owner, contact)
+            .await?
+            .is_some())
+    }
+
+    /// As [`Storage::remove_roster_item`], returning the roster's new version (bumped
+    /// in the same transaction, RFC 6121 §2.6), or `None` if there was no such item
+    /// (nothing changed, no bump).
+    ///
+    /// # Errors
+    /// As [`Storage::remove_roster_item`].
+    pub async fn remove_roster_item_versioned(
+        &self,
+        owner: &str,
+        contact: &str,
+    ) -> Result<Option<RosterVersion>, Error> {
         let owner = owner.to_owned();
         let contact = contact.to_owned();
         self.write(move |tx| {
+            let Some(account) = account_id(tx, &owner)? else {
+                return Ok(None);
+            };
             let n = tx
-                .prepare_cached(
-                    "DELETE FROM roster_items WHERE contact = ?2 \
-                     AND account_id = (SELECT id FROM accounts WHERE jid = ?1)",
-                )?
-                .execute([&owner, &contact])?;
-            Ok(n > 0)
+                .prepare_cached("DELETE FROM roster_items WHERE account_id = ?1 AND contact = ?2")?
+                .execute(params![account, contact])?;
+            if n == 0 {
+                return Ok(None);
+            }
+            bump_version(tx, account).map(Some)
         })
         .await
     }
@@ -374,6 +518,7 @@ mod tests {
             subscription: Subscription::None,
             ask: false,
             groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+            approved: false,
         }
     }
 
@@ -462,6 +607,69 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(s.roster(A).await.unwrap(), vec![item(B, &["g"])]);
+    }
+
+    #[tokio::test]
+    async fn every_change_bumps_the_version_and_approved_is_stored() {
+        let (_d, s) = temp_storage();
+        s.create_account(A, &creds(1)).await.unwrap();
+        assert_eq!(s.roster_version(A).await.unwrap(), RosterVersion::EMPTY);
+        assert_eq!(s.roster_version(C).await.unwrap(), RosterVersion::EMPTY);
+        let v1 = s
+            .put_roster_item_versioned(A, &item(B, &[]), u32::MAX)
+            .await
+            .unwrap();
+        assert_eq!(v1.counter, 1);
+        assert_ne!(v1.epoch, 0);
+        let mut approved = item(C, &["g"]);
+        approved.approved = true;
+        let v2 = s
+            .put_roster_item_versioned(A, &approved, u32::MAX)
+            .await
+            .unwrap();
+        assert_eq!((v2.epoch, v2.counter), (v1.epoch, 2));
+        assert_eq!(s.roster_item(A, C).await.unwrap(), Some(approved.clone()));
+        let (items, v) = s.roster_with_version(A).await.unwrap();
+        assert_eq!(v, v2);
+        assert_eq!(items, vec![item(B, &[]), approved]);
+        assert_eq!(
+            s.remove_roster_item_versioned(A, B).await.unwrap(),
+            Some(RosterVersion {
+                epoch: v1.epoch,
+                counter: 3
+            })
+        );
+        assert_eq!(s.remove_roster_item_versioned(A, B).await.unwrap(), None);
+        assert_eq!(
+            s.roster_version(A).await.unwrap().counter,
+            3,
+            "no-op: no bump"
+        );
+        // A refused write does not bump either.
+        assert!(matches!(
+            s.put_roster_item_versioned(A, &item(B, &[]), 1).await,
+            Err(Error::RosterFull)
+        ));
+        assert_eq!(s.roster_version(A).await.unwrap().counter, 3);
+        // A re-created account starts a new epoch.
+        assert!(s.delete_account(A).await.unwrap());
+        s.create_account(A, &creds(1)).await.unwrap();
+        assert_eq!(s.roster_version(A).await.unwrap(), RosterVersion::EMPTY);
+        let again = s
+            .put_roster_item_versioned(A, &item(B, &[]), u32::MAX)
+            .await
+            .unwrap();
+        assert_ne!(again.to_string(), v1.to_string());
+    }
+
+    #[test]
+    fn version_strings() {
+        assert_eq!(RosterVersion::EMPTY.to_string(), "0-0");
+        let v = RosterVersion {
+            epoch: 0xabc,
+            counter: 7,
+        };
+        assert_eq!(v.to_string(), "abc-7");
     }
 
     #[tokio::test]

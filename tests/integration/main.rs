@@ -2,6 +2,7 @@
 //!
 //! One test binary with a module per area (as rustls does), sharing [`common`].
 
+mod account_data;
 mod auth;
 mod cli;
 mod common;
@@ -23,6 +24,7 @@ mod onion;
 mod pastebin;
 mod pep;
 mod quota;
+mod roster_ext;
 mod services;
 mod smoke;
 mod stream;

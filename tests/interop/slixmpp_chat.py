@@ -8,7 +8,8 @@ chat (default)
     alice and bob log in over STARTTLS (RFC 6120 §5), SASL mechanism chosen by slixmpp
     (§6), resource binding (§7). alice subscribes to bob, bob auto-approves and subscribes
     back (RFC 6121 §3.1), both see each other's presence (§4.2), they exchange chat
-    messages both ways (§5), alice's roster shows bob as `both` or `to` (§2.1), alice
+    messages both ways (§5), a roster get with slixmpp's current roster version gets an
+    empty answer (XEP-0237), a full one shows bob as `both` or `to` (§2.1), alice
     leaves and bob sees her unavailable presence (§4.5.2), both disconnect.
 
 direct-tls
@@ -198,6 +199,14 @@ async def chat(args, ctx, run: Run):
     bob.send_message(mto=alice.boundjid.full, mbody="hi alice!", mtype="chat")
     await run.do("alice receives bob's reply", alice.expect_message(bob_jid, "hi alice!"))
 
+    # Roster versioning (XEP-0237, RFC 6121 §2.6): slixmpp sends the version of its last
+    # push, which is current, so the server answers with an empty result; with no
+    # cached version it sends the whole roster.
+    result = await run.do("alice fetches her roster with her cached version", alice.get_roster())
+    if result["roster"]["items"]:
+        raise Failed("a current roster version still got the whole roster")
+    step(f"alice: roster version {alice.client_roster.version!r} is current, nothing resent")
+    alice.client_roster.version = ""
     result = await run.do("alice fetches her roster", alice.get_roster())
     # The server's answer, not slixmpp's cached copy.
     items = {str(jid): item for jid, item in result["roster"]["items"].items()}
