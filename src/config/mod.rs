@@ -15,6 +15,8 @@
 //! | `[roster]`    | [`RosterConfig`]   | `im.rs`     | roster quotas (RFC 6121 §2)                     |
 //! | `[offline]`   | [`OfflineConfig`]  | `im.rs`     | offline messages (XEP-0160)                     |
 //! | `[version]`   | [`VersionConfig`]  | `im.rs`     | software version (XEP-0092)                     |
+//! | `[carbons]`   | [`CarbonsConfig`]  | `im.rs`     | message carbons (XEP-0280)                      |
+//! | `[blocking]`  | [`BlockingConfig`] | `im.rs`     | block lists (XEP-0191)                          |
 //! | `[muc]`       | [`MucConfig`]      | `muc.rs`    | multi-user chat rooms (XEP-0045)                |
 //! | `[http]`      | [`HttpConfig`]     | `http.rs`   | the HTTP listener (uploads, pastes, fingerprints) |
 //! | `[pastebin]`  | [`PastebinConfig`] | `http.rs`   | long messages moved to pastes (issue 5)         |
@@ -92,7 +94,7 @@ mod validate;
 
 pub use auth::AuthConfig;
 pub use http::{HttpConfig, PastebinConfig, UploadConfig};
-pub use im::{OfflineConfig, RosterConfig, VersionConfig};
+pub use im::{BlockingConfig, CarbonsConfig, OfflineConfig, RosterConfig, VersionConfig};
 pub use limits::LimitsConfig;
 pub use log::{LogConfig, LogLevel};
 pub use muc::{MucConfig, RoomCreation};
@@ -134,6 +136,10 @@ pub struct Config {
     pub offline: OfflineConfig,
     /// `[version]`: software version answers (XEP-0092).
     pub version: VersionConfig,
+    /// `[carbons]`: message carbons (XEP-0280).
+    pub carbons: CarbonsConfig,
+    /// `[blocking]`: block lists (XEP-0191).
+    pub blocking: BlockingConfig,
     /// `[muc]`: multi-user chat (XEP-0045).
     pub muc: MucConfig,
     /// `[http]`: the HTTP listener (uploads, pastebin, fingerprints page).
