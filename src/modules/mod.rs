@@ -8,6 +8,8 @@
 //! endpoints and its background workers. [`crate::server::start`] runs the list and
 //! plugs the results in; a feature that is switched off returns nothing.
 
+pub mod blocking;
+pub mod carbons;
 mod disco;
 pub mod muc;
 pub mod offline;
@@ -110,6 +112,8 @@ pub static FEATURES: &[Feature] = &[
     Feature::new("roster", roster::build),
     Feature::new("presence", presence::build),
     Feature::new("offline", offline::build),
+    Feature::new("blocking", blocking::build),
+    Feature::new("carbons", carbons::build),
     Feature::new("ping", ping::build),
     Feature::new("disco", disco::build),
     Feature::new("time", time::build),
