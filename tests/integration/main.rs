@@ -3,6 +3,8 @@
 //! One test binary with a module per area (as rustls does), sharing [`common`].
 
 mod auth;
+mod blocking;
+mod carbons;
 mod cli;
 mod common;
 mod conn;
