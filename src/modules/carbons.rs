@@ -287,7 +287,7 @@ fn received_copies(cx: &ModuleCtx<'_>, el: &Element) {
     if !sessions.iter().any(|s| enabled(s)) {
         return;
     }
-    let direct = direct_recipients(&sessions, cx.to, el.attr("type").unwrap_or(""));
+    let direct = direct_recipients(&sessions, cx.to, el.attr("type").unwrap_or("normal"));
     let copies: Vec<&Arc<SessionEntry>> = sessions
         .iter()
         .filter(|s| !direct.iter().any(|d| Arc::ptr_eq(d, s)) && s.jid != *cx.from && enabled(s))

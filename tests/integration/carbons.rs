@@ -270,3 +270,36 @@ async fn forged_carbon_from_another_entity_is_refused() {
         .await;
     desk.assert_idle("nor copied").await;
 }
+
+/// §6 with RFC 6121 §8.5: a message to the bare JID goes to the highest-priority
+/// resource only, so the lower-priority carbons-enabled resource gets a `<received/>`
+/// copy; so does a message to a resource that is not bound (delivered as to the bare
+/// JID, §8.5.3.2.1), with or without a type.
+#[tokio::test]
+async fn received_copy_when_the_router_picks_another_resource() {
+    let server = Server::start();
+    let (mut phone, mut desk, mut bob) = setup(&server).await;
+    phone
+        .send("<presence><priority>5</priority></presence>")
+        .await;
+    phone.drain().await;
+    desk.drain().await;
+
+    for (to, typ) in [
+        ("alice@localhost", " type='chat'"),
+        ("alice@localhost/gone", " type='chat'"),
+        ("alice@localhost/gone", ""),
+    ] {
+        bob.send(&format!(
+            "<message to='{to}'{typ}><body>pick one</body></message>"
+        ))
+        .await;
+        let m = phone.expect_message().await;
+        assert_eq!(body(&m).as_deref(), Some("pick one"), "{to}");
+        assert!(m.get_child("received", CARBONS_NS).is_none());
+        let c = desk.expect_message().await;
+        let inner = unwrap_carbon(&c, "received", "alice@localhost", "alice@localhost/desk");
+        assert_eq!(inner.attr("to"), Some(to));
+        desk.assert_idle("one copy").await;
+    }
+}
