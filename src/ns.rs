@@ -84,3 +84,20 @@ pub const PRIVATE: &str = "jabber:iq:private";
 pub const LAST: &str = "jabber:iq:last";
 /// Contact addresses form type, for XEP-0128 extended disco#info (XEP-0157 §2).
 pub const SERVERINFO: &str = "http://jabber.org/network/serverinfo";
+/// Message Carbons: enable/disable, the `<sent/>`/`<received/>` wrappers and the
+/// `<private/>` exclusion (XEP-0280).
+pub const CARBONS: &str = "urn:xmpp:carbons:2";
+/// Stanza Forwarding: the `<forwarded/>` element carbons wrap a copy in (XEP-0297).
+pub const FORWARD: &str = "urn:xmpp:forward:0";
+/// Message Processing Hints: `<no-copy/>`, `<no-store/>`, `<store/>` (XEP-0334).
+pub const HINTS: &str = "urn:xmpp:hints";
+/// Message Delivery Receipts (XEP-0184).
+pub const RECEIPTS: &str = "urn:xmpp:receipts";
+/// Chat Markers (XEP-0333).
+pub const CHAT_MARKERS: &str = "urn:xmpp:chat-markers:0";
+/// Chat State Notifications (XEP-0085).
+pub const CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
+/// Blocking Command: block list retrieval, block and unblock (XEP-0191).
+pub const BLOCKING: &str = "urn:xmpp:blocking";
+/// Blocking Command: the `<blocked/>` application error condition (XEP-0191 §3.3).
+pub const BLOCKING_ERRORS: &str = "urn:xmpp:blocking:errors";

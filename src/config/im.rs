@@ -1,5 +1,6 @@
 //! The small sections of the instant messaging service: `[roster]` (RFC 6121 §2),
-//! `[offline]` (XEP-0160) and `[version]` (XEP-0092).
+//! `[offline]` (XEP-0160), `[version]` (XEP-0092), `[carbons]` (XEP-0280) and
+//! `[blocking]` (XEP-0191).
 
 use serde::{Deserialize, Serialize};
 
@@ -68,5 +69,38 @@ pub struct VersionConfig {
 impl Default for VersionConfig {
     fn default() -> Self {
         Self { enabled: true }
+    }
+}
+
+/// `[carbons]`: Message Carbons (XEP-0280), copies of a user's chats to the user's
+/// other clients.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CarbonsConfig {
+    /// Offer carbons (`urn:xmpp:carbons:2` in disco). Each client opts in; the copies
+    /// are kept in no store. `false` answers `<enable/>` with `<service-unavailable/>`.
+    /// Default `true`.
+    pub enabled: bool,
+}
+
+impl Default for CarbonsConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+/// `[blocking]`: the Blocking Command (XEP-0191), each account's stored block list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BlockingConfig {
+    /// Most JIDs on one block list; a block that would go beyond is refused as a
+    /// whole with `<resource-constraint/>` and a text naming the limit. Range
+    /// `1..=100_000`. Default `1000`.
+    pub max_items: u32,
+}
+
+impl Default for BlockingConfig {
+    fn default() -> Self {
+        Self { max_items: 1000 }
     }
 }

@@ -19,6 +19,8 @@
 //! | `[private]`   | [`PrivateConfig`]  | `account.rs`| private XML storage (XEP-0049)                  |
 //! | `[last_activity]` | [`LastActivityConfig`] | `account.rs` | last activity and uptime (XEP-0012)   |
 //! | `[contact]`   | [`ContactConfig`]  | `account.rs`| contact addresses (XEP-0157)                    |
+//! | `[carbons]`   | [`CarbonsConfig`]  | `im.rs`     | message carbons (XEP-0280)                      |
+//! | `[blocking]`  | [`BlockingConfig`] | `im.rs`     | block lists (XEP-0191)                          |
 //! | `[muc]`       | [`MucConfig`]      | `muc.rs`    | multi-user chat rooms (XEP-0045)                |
 //! | `[http]`      | [`HttpConfig`]     | `http.rs`   | the HTTP listener (uploads, pastes, fingerprints) |
 //! | `[pastebin]`  | [`PastebinConfig`] | `http.rs`   | long messages moved to pastes (issue 5)         |
@@ -101,7 +103,7 @@ mod validate;
 pub use account::{ContactConfig, LastActivityConfig, PrivateConfig, VcardConfig};
 pub use auth::AuthConfig;
 pub use http::{HttpConfig, PastebinConfig, UploadConfig};
-pub use im::{OfflineConfig, RosterConfig, VersionConfig};
+pub use im::{BlockingConfig, CarbonsConfig, OfflineConfig, RosterConfig, VersionConfig};
 pub use limits::LimitsConfig;
 pub use log::{LogConfig, LogLevel};
 pub use muc::{MucConfig, RoomCreation};
@@ -152,6 +154,10 @@ pub struct Config {
     pub last_activity: LastActivityConfig,
     /// `[contact]`: contact addresses in the server's disco#info (XEP-0157).
     pub contact: ContactConfig,
+    /// `[carbons]`: message carbons (XEP-0280).
+    pub carbons: CarbonsConfig,
+    /// `[blocking]`: block lists (XEP-0191).
+    pub blocking: BlockingConfig,
     /// `[muc]`: multi-user chat (XEP-0045).
     pub muc: MucConfig,
     /// `[http]`: the HTTP listener (uploads, pastebin, fingerprints page).

@@ -40,6 +40,7 @@ const MAX_DIRECTED_PRESENCES: RangeInclusive<u32> = 1..=100_000;
 const ROSTER_MAX_ITEMS: RangeInclusive<u32> = 1..=100_000;
 const ROSTER_MAX_GROUPS: RangeInclusive<u32> = 1..=1000;
 const ROSTER_MAX_NAME_BYTES: RangeInclusive<u32> = 1..=65_535;
+const BLOCKING_MAX_ITEMS: RangeInclusive<u32> = 1..=100_000;
 const MUC_ROOMS_PER_ACCOUNT: RangeInclusive<u32> = 1..=100_000;
 const MUC_HISTORY_BYTES_PER_ROOM: RangeInclusive<u64> = 1024..=1 << 30;
 const MUC_HISTORY_BYTES_TOTAL_MAX: u64 = 16 << 30;
@@ -471,6 +472,12 @@ impl Config {
             "roster.max_name_bytes",
             r.max_name_bytes,
             ROSTER_MAX_NAME_BYTES,
+        );
+        range(
+            p,
+            "blocking.max_items",
+            self.blocking.max_items,
+            BLOCKING_MAX_ITEMS,
         );
     }
 }

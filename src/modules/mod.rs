@@ -8,6 +8,8 @@
 //! endpoints and its background workers. [`crate::server::start`] runs the list and
 //! plugs the results in; a feature that is switched off returns nothing.
 
+pub mod blocking;
+pub mod carbons;
 mod disco;
 mod last;
 pub mod muc;
@@ -117,6 +119,8 @@ pub static FEATURES: &[Feature] = &[
     Feature::new("last", last::build),
     Feature::new("presence", presence::build),
     Feature::new("offline", offline::build),
+    Feature::new("blocking", blocking::build),
+    Feature::new("carbons", carbons::build),
     Feature::new("ping", ping::build),
     // Before disco: PEP answers disco#items of accounts (their nodes).
     Feature::new("pubsub", pubsub::build),

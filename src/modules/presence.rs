@@ -295,7 +295,8 @@ async fn send_presence_copy(router: &Arc<Router>, el: &Element, to: &Jid) {
 }
 
 /// On initial presence, ask for the presence of every contact the user is subscribed to
-/// (§4.3). Local contacts answer at once with each available session's last presence.
+/// (§4.3). Local contacts answer at once with each available session's last presence,
+/// routed like any presence (so the inbound chain, e.g. a block list, applies).
 async fn probe_contacts(router: &Arc<Router>, sender: &Arc<SessionEntry>) {
     let user = sender.full.to_bare();
     let Ok(items) = router.storage().roster(user.as_str()).await else {
@@ -316,7 +317,9 @@ async fn probe_contacts(router: &Arc<Router>, sender: &Arc<SessionEntry>) {
             if let Some(mut p) = last {
                 p.set_attr("from", s.full.as_str());
                 p.set_attr("to", sender.full.as_str());
-                sender.send(p);
+                router
+                    .route_inbound(&Origin::Server, Stanza::new_from(p), &sender.jid)
+                    .await;
             }
         }
     }

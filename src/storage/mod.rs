@@ -3,8 +3,10 @@
 //! [`Storage`] keeps accounts (stored SASL credentials, RFC 6120 §6), rosters
 //! (RFC 6121 §2) with their versions (§2.6) and pre-approvals (§3.4), inbound
 //! subscription requests not yet answered (RFC 6121 §3.1.3), offline messages
-//! (XEP-0160), vCards (XEP-0054) and private XML (XEP-0049). Every method is `async` and runs its SQL on tokio's
-//! blocking pool (`spawn_blocking`), so callers on the async runtime never block.
+//! (XEP-0160), block lists (XEP-0191), vCards (XEP-0054), private XML (XEP-0049) and
+//! publish-subscribe nodes (XEP-0060, XEP-0163). Every method is `async` and runs its
+//! SQL on tokio's blocking pool (`spawn_blocking`), so callers on the async runtime
+//! never block.
 //!
 //! # Connections and durability
 //! - One **writer** connection behind a mutex: SQLite allows one writer at a time anyway,
@@ -64,6 +66,7 @@
 //!   beyond [`BUSY_TIMEOUT`] for locks.
 
 mod accounts;
+mod blocking;
 mod muc;
 mod offline;
 mod pastebin;
@@ -135,12 +138,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "pubsub",
         sql: include_str!("migrations/0005_pubsub.sql"),
     },
-    // Version 6 is reserved for a migration on another branch of development; this
-    // empty entry keeps the numbering consecutive until it lands (replace it).
     Migration {
         version: 6,
-        name: "reserved",
-        sql: "",
+        name: "blocking",
+        sql: include_str!("migrations/0006_blocking.sql"),
     },
     Migration {
         version: 7,
@@ -176,6 +177,10 @@ pub enum Error {
     /// account's private storage limits (XEP-0049; `[private]`); nothing was written.
     #[error("a private storage limit is reached")]
     PrivateFull(PrivateLimit),
+    /// [`Storage::block`]: the new JIDs would take the block list beyond its maximum
+    /// number of items (`blocking.max_items`); nothing was written.
+    #[error("the block list is full")]
+    BlockListFull,
     /// The database schema (`PRAGMA user_version`) is newer than this program knows.
     #[error("database schema version {found} is newer than the newest known version {known}")]
     TooNew {
@@ -716,6 +721,7 @@ mod tests {
             Error::OfflineQuotaReached,
             Error::RosterFull,
             Error::PrivateFull(PrivateLimit::TotalBytes),
+            Error::BlockListFull,
             Error::Closed,
         ] {
             assert!(!e.to_string().contains('@'));

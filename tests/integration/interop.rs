@@ -287,3 +287,21 @@ fn slixmpp_http_upload() {
     assert!(out.contains("the same as alice uploaded"), "{out}");
     assert!(out.trim_end().ends_with("OK: upload"), "{out}");
 }
+
+/// XEP-0280 with slixmpp's carbons plugin (`tests/interop/slixmpp_carbons.py`): the
+/// server's disco feature (§3), enable (§4) and disable (§5), a `<received/>` copy of a
+/// message to the account's other resource (§6), a `<sent/>` copy of what that resource
+/// sends (§7), and no copy of a `<private/>` + `<no-copy/>` message (§8, XEP-0334).
+#[test]
+fn slixmpp_message_carbons() {
+    let Some(python) = python() else { return };
+    let server = server_with_accounts();
+    let out = run_script(&server, &python, "slixmpp_carbons.py", "carbons", &[]);
+    assert!(out.contains("desk: carbons enabled"), "{out}");
+    assert!(
+        out.contains("desk: received carbon from alice@localhost of bob's message"),
+        "{out}"
+    );
+    assert!(out.contains("the private one was not copied"), "{out}");
+    assert!(out.trim_end().ends_with("OK: carbons"), "{out}");
+}

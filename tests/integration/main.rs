@@ -4,6 +4,8 @@
 
 mod account_data;
 mod auth;
+mod blocking;
+mod carbons;
 mod cli;
 mod common;
 mod conn;
