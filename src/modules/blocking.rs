@@ -345,7 +345,14 @@ impl BlockingModule {
                 typ,
                 "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed"
             ),
-            Kind::Iq => false,
+            // IQ requests the server answers for the account (its PEP nodes, vCard).
+            Kind::Iq => matches!(
+                cx.route,
+                Route::Iq {
+                    to: To::OtherAccount,
+                    ..
+                }
+            ),
         };
         match self.list_for(cx.router, cx.account, offline).await {
             Ok(Some(l)) if l.matches(from) => return blocked_inbound(st),

@@ -677,6 +677,33 @@ impl Router {
             }
             return;
         }
+        if st.payload().is_none() {
+            return self.bounce(sender, &st, Condition::BadRequest.into());
+        }
+        let mut st = st;
+        if addressee == To::OtherAccount
+            && self.has_filters(Chain::Inbound)
+            && let Some(to) = cx.to
+        {
+            // Answered by the server on the other account's behalf (its PEP nodes, its
+            // vCard): the account's inbound chain applies as to a delivered stanza
+            // (XEP-0191 §3.3: a blocked entity's IQ requests are refused).
+            let account = to.to_bare();
+            let icx = ModuleCtx {
+                router: self,
+                origin: cx.origin,
+                from: cx.from,
+                account: &account,
+                session: None,
+                to: cx.to,
+                route: cx.route,
+            };
+            match self.filter(Chain::Inbound, &icx, &mut st).await {
+                ChainResult::Continue(_) => {}
+                ChainResult::Reject(e) => return self.bounce(sender, &st, e),
+                ChainResult::Drop => return,
+            }
+        }
         let Some(payload) = st.payload() else {
             return self.bounce(sender, &st, Condition::BadRequest.into());
         };

@@ -896,3 +896,42 @@ async fn one_way_subscribers_are_notified() {
     .await;
     alice.assert_idle("no subscription to bob's presence").await;
 }
+
+/// XEP-0191 §3.3: an entity the account blocked gets none of its PEP items (the
+/// server answers for the account, so the account's block list applies), also while
+/// the account is offline; others still do.
+#[tokio::test]
+async fn blocked_entities_cannot_read_pep_items() {
+    let server = Server::start();
+    let (mut alice, mut bob, mut carol) = three_users(&server).await;
+    let node = "urn:xmpp:omemo:2:devices";
+    ok(
+        &mut alice,
+        &publish(
+            node,
+            "current",
+            "<devices xmlns='urn:xmpp:omemo:2'/>",
+            &[("pubsub#access_model", "open")],
+        ),
+    )
+    .await;
+    ok(
+        &mut alice,
+        "<iq type='set'><block xmlns='urn:xmpp:blocking'><item jid='bob@localhost'/></block></iq>",
+    )
+    .await;
+    assert_eq!(
+        err(&mut bob, &items_get("alice@localhost", node)).await.0,
+        "service-unavailable"
+    );
+    assert_eq!(
+        items_of(&ok(&mut carol, &items_get("alice@localhost", node)).await).len(),
+        1
+    );
+    alice.close().await;
+    assert_eq!(
+        err(&mut bob, &items_get("alice@localhost", node)).await.0,
+        "service-unavailable",
+        "the stored block list applies while alice is offline"
+    );
+}
