@@ -935,3 +935,103 @@ async fn blocked_entities_cannot_read_pep_items() {
         "the stored block list applies while alice is offline"
     );
 }
+
+/// XEP-0402 §5.3 (`urn:xmpp:bookmarks:1#compat`): bookmarks published to PEP are read
+/// through XEP-0049 private storage, and a legacy private-storage set is published to
+/// PEP (notified to the account's XEP-0402 clients), rooms no longer listed retracted.
+#[tokio::test]
+async fn bookmarks_are_shared_between_pep_and_private_storage() {
+    let server = Server::start();
+    server.add_account("alice", "pw-a");
+    let mut modern = server.login("alice", "pw-a", "modern").await;
+    let mut legacy = server.login("alice", "pw-a", "legacy").await;
+    let node = "urn:xmpp:bookmarks:1";
+    let notify = format!("{node}+notify");
+    let r = ok(
+        &mut modern,
+        &format!("<iq type='get' to='alice@localhost'><query xmlns='{DISCO_INFO}'/></iq>"),
+    )
+    .await;
+    assert!(
+        r.get_child("query", DISCO_INFO)
+            .unwrap()
+            .children()
+            .any(|f| f.attr("var") == Some("urn:xmpp:bookmarks:1#compat"))
+    );
+    presence_with_caps(&mut modern, None, &[DISCO_INFO, &notify], true).await;
+    modern.sync().await;
+    let whitelist = [
+        ("pubsub#persist_items", "true"),
+        ("pubsub#max_items", "max"),
+        ("pubsub#access_model", "whitelist"),
+    ];
+    ok(
+        &mut modern,
+        &publish(
+            node,
+            "one@conference.localhost",
+            "<conference xmlns='urn:xmpp:bookmarks:1' name='One' autojoin='true'><nick>al</nick></conference>",
+            &whitelist,
+        ),
+    )
+    .await;
+    expect_event(&mut modern, "alice@localhost", node).await;
+
+    // The legacy client reads the room through private storage.
+    let get = "<iq type='get'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'/></query></iq>";
+    let r = ok(&mut legacy, get).await;
+    let storage = r
+        .get_child("query", "jabber:iq:private")
+        .and_then(|q| q.get_child("storage", "storage:bookmarks"))
+        .unwrap();
+    let confs: Vec<&Element> = storage
+        .children()
+        .filter(|c| c.name() == "conference")
+        .collect();
+    assert_eq!(confs.len(), 1);
+    assert_eq!(confs[0].attr("jid"), Some("one@conference.localhost"));
+    assert_eq!(confs[0].attr("name"), Some("One"));
+    assert_eq!(confs[0].attr("autojoin"), Some("true"));
+
+    // The legacy client replaces its bookmarks: the modern client hears of both changes.
+    ok(
+        &mut legacy,
+        "<iq type='set'><query xmlns='jabber:iq:private'><storage xmlns='storage:bookmarks'>\
+         <conference jid='two@conference.localhost' name='Two' autojoin='1'><nick>al</nick></conference>\
+         <url name='site' url='https://example.org/'/></storage></query></iq>",
+    )
+    .await;
+    let ev = expect_event(&mut modern, "alice@localhost", node).await;
+    let mut seen: Vec<String> = ev
+        .children()
+        .map(|c| format!("{} {}", c.name(), c.attr("id").unwrap_or_default()))
+        .collect();
+    let ev2 = expect_event(&mut modern, "alice@localhost", node).await;
+    seen.extend(
+        ev2.children()
+            .map(|c| format!("{} {}", c.name(), c.attr("id").unwrap_or_default())),
+    );
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "item two@conference.localhost",
+            "retract one@conference.localhost"
+        ]
+    );
+    let r = ok(&mut modern, &items_get("alice@localhost", node)).await;
+    let items = items_of(&r);
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].0, "two@conference.localhost");
+    assert!(items[0].1.is("conference", "urn:xmpp:bookmarks:1"));
+    let r = ok(&mut legacy, get).await;
+    let storage = r
+        .get_child("query", "jabber:iq:private")
+        .and_then(|q| q.get_child("storage", "storage:bookmarks"))
+        .unwrap();
+    let names: Vec<&str> = storage
+        .children()
+        .filter_map(|c| c.attr("jid").or(c.attr("url")))
+        .collect();
+    assert_eq!(names, ["two@conference.localhost", "https://example.org/"]);
+}

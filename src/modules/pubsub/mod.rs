@@ -27,6 +27,7 @@
 //! `pep.max_bytes_per_account`; the service's `pubsub.max_nodes_per_account` and
 //! `pubsub.max_subscriptions_per_node`. Nothing is logged but storage failures.
 
+pub mod bookmarks;
 pub mod caps;
 pub mod form;
 pub mod interest;
@@ -417,6 +418,16 @@ pub(super) fn build<'a>(cx: &'a super::BuildCtx<'a>) -> super::BuildResult<'a> {
                     max_item_bytes: usize::try_from(pep.max_item_bytes).unwrap_or(usize::MAX),
                 },
                 shared: shared.clone(),
+            }));
+            // XEP-0402 §5.3: before private storage in the feature list.
+            built.modules.push(Arc::new(bookmarks::BookmarksCompat {
+                shared: shared.clone(),
+                limits: PubsubLimits {
+                    max_nodes: pep.max_nodes,
+                    max_items: pep.max_items_per_node,
+                    max_bytes: pep.max_bytes_per_account,
+                },
+                max_item_bytes: usize::try_from(pep.max_item_bytes).unwrap_or(usize::MAX),
             }));
         }
         let ps = &cx.config.pubsub;
